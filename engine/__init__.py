@@ -1,0 +1,19 @@
+"""Runtime core: black boxes, masking models, model files, export, backends, the frame pipeline.
+
+`import engine` is cheap (no torch): the API below is loaded on first use, so the app's window can appear
+before the model loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["load_masker", "list_blackboxes", "load_blackbox"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from engine import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -1,0 +1,36 @@
+"""The errors a user can meet, as the project's own exception types.
+
+Every message says what happened and what to do; the CLIs and the app show the message, never a traceback.
+"""
+
+
+class SaliencyError(Exception):
+    """Base class of every error the product reports to its user."""
+
+
+class BlackBoxUnavailableError(SaliencyError):
+    """A black box's weights or definition cannot be loaded here."""
+
+
+class ModelFileError(SaliencyError):
+    """A model file is missing, unreadable, a pickle, or tampered with."""
+
+
+class BlackBoxMismatchError(ModelFileError):
+    """A masking model was trained against another black box than the one it is used with."""
+
+
+class UnknownClassError(SaliencyError):
+    """A class name or index that the black box does not have."""
+
+
+class BackendUnavailableError(SaliencyError):
+    """An inference backend cannot run on this machine."""
+
+
+class VideoError(SaliencyError):
+    """A video or image source cannot be opened or read."""
+
+
+class DataError(SaliencyError):
+    """A training or evaluation data folder is missing, empty or malformed."""

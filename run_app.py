@@ -1,0 +1,8 @@
+"""Thin launcher: `python run_app.py [--source 0|FILE] [--model PATH] [--backend NAME] [--class NAME]`."""
+
+import sys
+
+from app.main import main
+
+if __name__ == "__main__":
+    sys.exit(main())
