@@ -1,0 +1,26 @@
+"""`python -m trainer train|evaluate ...` (also the `saliency-train` console script)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "train": ("trainer.train", "train a masking model against a black box"),
+    "evaluate": ("trainer.evaluate", "localisation error, saliency metric and baselines, one table"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+        print("usage: python -m trainer COMMAND [options]   (COMMAND --help for its options)\n\ncommands:")
+        print("\n".join(lines))
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
