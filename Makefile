@@ -26,6 +26,7 @@ $(STAMP_RUN): pyproject.toml | $(VENV)/bin/python
 
 $(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps 'tensorrt-stubs==10.13.0.35.1'
 	touch $@ $(STAMP_RUN)
 
 clean:
