@@ -1,0 +1,151 @@
+"""Run one method on a batch of images and score it: localisation (both protocols), saliency metric, time.
+
+Maps are computed on the images resized to the black box's input size (224) and mapped back (bilinear) to the
+evaluated image size (227 for the dev set), where the boxes and IoUs are measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import DataError
+from trainer.baselines import BoxMethod, MapMethod, normalise_per_image
+from trainer.boxes import EvalDataset, Sample
+from trainer.metrics import HIT_IOU, best_iou, box_mean, box_paper, full_box, saliency_scores
+
+ROW_FIELDS = (
+    "file", "label", "method", "hit_paper", "hit_mean", "iou_paper", "iou_mean", "saliency",
+    "empty_mask", "mask_mean", "blackbox_correct", "ms",
+)  # fmt: skip
+
+
+@dataclass
+class MethodOutput:
+    """What one method answered for a batch: per image the map (None for box methods) and boxes."""
+
+    maps: list[np.ndarray | None]
+    paper_boxes: list[np.ndarray | None]
+    mean_boxes: list[np.ndarray | None]
+    saliency_boxes: list[list[np.ndarray]]
+    seconds: float
+
+
+def image_batch(samples: list[Sample], size: int, device: torch.device) -> torch.Tensor:
+    """uint8 (H, W, 3) images -> (B, 3, size, size) floats in [0, 1] on `device` (bilinear, like the black box)."""
+    images = torch.from_numpy(np.stack([s.image for s in samples])).to(device).permute(0, 3, 1, 2).float() / 255
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return images
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_method(
+    method: BoxMethod | MapMethod, samples: list[Sample], images: torch.Tensor, classes: torch.Tensor
+) -> MethodOutput:
+    """The method's answer for every sample; `images` (B, 3, S, S) are the samples at the black box's input size."""
+    height, width = samples[0].image.shape[:2]
+    if isinstance(method, BoxMethod):
+        start = time.perf_counter()
+        boxes = [method.boxes(width, height, s.boxes) for s in samples]
+        seconds = time.perf_counter() - start
+        firsts: list[np.ndarray | None] = [b[0] for b in boxes]
+        return MethodOutput([None] * len(samples), firsts, list(firsts), boxes, seconds)
+    _synchronize(images.device)
+    start = time.perf_counter()
+    maps = method.maps(images, classes)
+    _synchronize(images.device)
+    seconds = time.perf_counter() - start
+    if method.normalised:
+        maps = normalise_per_image(maps)
+    maps = F.interpolate(maps.float(), size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+    arrays = list(maps[:, 0].detach().cpu().numpy())
+    paper = [box_paper(m) for m in arrays]
+    mean = [box_mean(m) for m in arrays]
+    # an empty mask claims nothing: its saliency metric is that of the whole image (and it is counted as empty)
+    saliency = [[b if b is not None else full_box(width, height)] for b in paper]
+    return MethodOutput(list(arrays), paper, mean, saliency, seconds)
+
+
+def score(
+    method: BoxMethod | MapMethod,
+    output: MethodOutput,
+    samples: list[Sample],
+    blackbox: nn.Module,
+    correct: list[bool],
+    device: torch.device,
+) -> list[dict]:
+    """One row per image (ROW_FIELDS)."""
+    images = [s.image for s in samples]
+    labels = [s.label for s in samples]
+    saliency = saliency_scores(blackbox, images, output.saliency_boxes, labels, device, blackbox.input_size)
+    ms = 1000 * output.seconds / len(samples)
+    rows = []
+    for index, sample in enumerate(samples):
+        mask = output.maps[index]
+        iou_paper = best_iou(output.paper_boxes[index], sample.boxes)
+        iou_mean = best_iou(output.mean_boxes[index], sample.boxes)
+        rows.append({
+            "file": sample.file, "label": sample.label, "method": method.name,
+            "hit_paper": int(iou_paper > HIT_IOU), "hit_mean": int(iou_mean > HIT_IOU),
+            "iou_paper": round(iou_paper, 5), "iou_mean": round(iou_mean, 5), "saliency": round(saliency[index], 6),
+            "empty_mask": int(output.paper_boxes[index] is None),
+            "mask_mean": round(float(mask.mean()), 6) if mask is not None else "",
+            "blackbox_correct": int(correct[index]), "ms": round(ms, 3),
+        })  # fmt: skip
+    return rows
+
+
+@torch.no_grad()
+def blackbox_correct(blackbox: nn.Module, images: torch.Tensor, classes: torch.Tensor) -> list[bool]:
+    """Whether the black box's top-1 class is the ground truth, per image."""
+    return (blackbox(images).argmax(1) == classes).cpu().tolist()
+
+
+def iter_batches(
+    dataset: EvalDataset, indices: list[int], batch_size: int, errors: list[str]
+) -> Iterator[list[Sample]]:
+    """Loaded samples in batches; images that cannot be used are appended to `errors` and left out."""
+    batch: list[Sample] = []
+    for index in indices:
+        try:
+            sample = dataset.load(index)
+        except DataError as error:
+            errors.append(str(error))
+            continue
+        if sample.dropped_boxes:
+            errors.append(f"{sample.file}: {sample.dropped_boxes} box(es) outside the image left out")
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Rows of one method -> its table line: errors in %, mean saliency metric, ms per image, mean mask."""
+    def mean(key: str) -> float:
+        values = [float(r[key]) for r in rows if r[key] != ""]
+        return float(np.mean(values)) if values else float("nan")
+
+    return {
+        "images": len(rows),
+        "loc_error_paper": 100 * (1 - mean("hit_paper")),
+        "loc_error_mean": 100 * (1 - mean("hit_mean")),
+        "saliency_metric": mean("saliency"),
+        "ms_per_image": mean("ms"),
+        "mean_mask": mean("mask_mean"),
+        "empty_masks": int(sum(int(r["empty_mask"]) for r in rows)),
+        "blackbox_top1": 100 * mean("blackbox_correct"),
+    }
