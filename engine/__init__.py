@@ -6,14 +6,16 @@ before the model loads.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__all__ = ["load_masker", "list_blackboxes", "load_blackbox"]
+__all__ = ["load_masker", "list_blackboxes", "load_blackbox", "Explainer", "Explanation", "FILLS", "VIEWS"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from engine import api
-
+        # importlib, not `from engine import api`: type checks of light subpackages (mypy engine/backends)
+        # then do not follow this import into the whole model code.
+        api = importlib.import_module("engine.api")
         return getattr(api, name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

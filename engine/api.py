@@ -5,6 +5,9 @@
     masks = model(images, classes)               # images (N, 3, H, W) in [0, 1], classes (N,) -> (N, 1, H, W)
     logits = model.blackbox(images)              # the black box it explains
     engine.list_blackboxes(); engine.load_blackbox("efficientnet_lite0")
+
+    explainer = engine.Explainer(backend="auto")  # frames in, Explanation (numpy views + mask) out
+    explanation = explainer.explain(frame_rgb_uint8, target="auto")
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +25,7 @@ from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.blackbox import list_blackboxes as _list_blackboxes
 from engine.models.masker import Masker
 from engine.paths import DEFAULT_MODEL, default_model_path
+from engine.pipeline import Explanation
 
 
 class SaliencyModel(nn.Module):
@@ -71,3 +76,123 @@ def _card_blackbox(path: Path) -> str:
     from engine.modelfile import read_card
 
     return read_card(path)["blackbox"]["name"]
+
+
+# --- Explainer: the interface the app (and the renderer) use (see notes/EXPLAINER_CONTRACT) ---------------------
+
+FILLS = ("blur", "grey", "black")
+VIEWS = ("overlay", "mask", "preserved", "destroyed")
+
+
+class Explainer:
+    """Explains frames with one masking model on one backend. Building it is the only slow step.
+
+        with Explainer("model.safetensors", backend="auto") as explainer:
+            explanation = explainer.explain(frame_rgb_uint8, target="auto")
+
+    Errors: ModelFileError, BlackBoxMismatchError, BackendUnavailableError (all SaliencyError).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        backend: str = "auto",
+        *,
+        fill: str = "blur",
+        opacity: float = 0.5,
+        evidence: bool = True,
+        batch_sizes: tuple[int, ...] = (1,),
+    ) -> None:
+        model = load_masker(model_path)
+        name = Path(model_path).stem if model_path is not None else default_model_path().stem
+        self._setup(model.masker, model.blackbox, name, backend, fill, opacity, evidence, batch_sizes)
+
+    @classmethod
+    def from_masker(
+        cls,
+        masker: Masker,
+        blackbox: BlackBox,
+        backend: str = "auto",
+        *,
+        name: str = "masker",
+        fill: str = "blur",
+        opacity: float = 0.5,
+        evidence: bool = True,
+        batch_sizes: tuple[int, ...] = (1,),
+    ) -> Explainer:
+        """An Explainer for a masker already in memory (e.g. an untrained one, for benchmarks)."""
+        explainer = cls.__new__(cls)
+        explainer._setup(masker, blackbox, name, backend, fill, opacity, evidence, batch_sizes)
+        return explainer
+
+    def _setup(
+        self,
+        masker: Masker,
+        blackbox: BlackBox,
+        name: str,
+        backend: str,
+        fill: str,
+        opacity: float,
+        evidence: bool,
+        batch_sizes: tuple[int, ...],
+    ) -> None:
+        from engine.backends import create_backend, select_backend
+        from engine.composite import check_fill
+        from engine.graphs import model_graphs
+        from engine.pipeline import Pipeline
+
+        self.fill = check_fill(fill)
+        self.opacity = float(opacity)
+        self.evidence = bool(evidence)
+        self.backend_name, self.backend_reason = select_backend(backend)
+        self.graphs = model_graphs(masker.cpu(), blackbox.cpu(), name=name)
+        self.model_description = self.graphs.name
+        self.classes = blackbox.classes
+        self.backend = create_backend(self.backend_name, self.graphs, batch_sizes=batch_sizes)
+        self.pipeline = Pipeline(self.backend, self.graphs, self.classes)
+        self.pipeline.warm_up()
+
+    def explain(
+        self,
+        frame: np.ndarray,
+        target: int | str = "auto",
+        *,
+        fill: str | None = None,
+        opacity: float | None = None,
+        evidence: bool | None = None,
+    ) -> Explanation:
+        """One (H, W, 3) uint8 RGB frame (grey and RGBA are converted) -> Explanation."""
+        return self.explain_batch([frame], [target], fill=fill, opacity=opacity, evidence=evidence)[0]
+
+    def explain_batch(
+        self,
+        frames: list[np.ndarray],
+        targets: list[int | str],
+        *,
+        fill: str | None = None,
+        opacity: float | None = None,
+        evidence: bool | None = None,
+    ) -> list[Explanation]:
+        """Same-sized frames in one batch (offline video); timings are per frame."""
+        from engine.pipeline import as_rgb_frame, resolve_target
+
+        rgb = [as_rgb_frame(frame) for frame in frames]
+        indices = [resolve_target(target, self.classes) for target in targets]
+        return self.pipeline.run(
+            rgb,
+            indices,
+            fill=self.fill if fill is None else fill,
+            opacity=self.opacity if opacity is None else float(opacity),
+            evidence=self.evidence if evidence is None else bool(evidence),
+        )
+
+    def close(self) -> None:
+        backend = getattr(self, "backend", None)
+        if backend is not None:
+            backend.close()
+
+    def __enter__(self) -> Explainer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,101 @@
+"""The two graphs every backend runs, as plain nn.Modules (what gets exported to ONNX and TensorRT).
+
+- `SaliencyGraph`: image (B, 3, S, S) float32 in [0, 1] + target (B,) int64 -> mask_low (B, 1, S/4, S/4) float32
+  + logits (B, K) float32. A negative target means "auto": the black box's top-1 on that image, decided inside
+  the graph, so one call per frame serves both the "auto" class and the top-5 list.
+- the classifier graph: the black box itself, image (B, 3, S, S) -> logits (B, K), for the live evidence check.
+
+The mask leaves the graph at 1/4 resolution: the pipeline upsamples it once, straight to the frame's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.backends.base import ModelGraphs
+from engine.models.blackbox import BlackBox
+from engine.models.masker import Masker
+
+SALIENCY_INPUTS = ("image", "target")
+SALIENCY_OUTPUTS = ("mask_low", "logits")
+CLASSIFIER_INPUTS = ("image",)
+CLASSIFIER_OUTPUTS = ("logits",)
+
+
+class MaskRatio(nn.Module):
+    """M = |C0| / (|C0| + |C1| + eps), always in FP32 (an FP16 division here loses small masks)."""
+
+    def __init__(self, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, channels: torch.Tensor) -> torch.Tensor:
+        channels = channels.float()
+        c0, c1 = channels[:, 0:1].abs(), channels[:, 1:2].abs()
+        return c0 / (c0 + c1 + self.eps)
+
+
+class SaliencyGraph(nn.Module):
+    """The masking model's path from image to low-resolution mask, plus the black box's logits on the image."""
+
+    def __init__(self, masker: Masker, blackbox: BlackBox) -> None:
+        super().__init__()
+        self.masker = masker
+        self.blackbox = blackbox
+        self.ratio = MaskRatio(masker.config.eps)
+        # When the encoder is the black box's own timm network, its stride-32 features are the input of the
+        # classifier head: the logits then cost one pooling and one matrix product instead of a second network.
+        net = getattr(masker.encoder, "net", None)
+        self.shares_blackbox = net is blackbox.net and hasattr(net, "forward_head")
+
+    def forward(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        masker = self.masker
+        features = masker.encoder(image)  # 5 maps, strides 2..32
+        if self.shares_blackbox:
+            forward_head = getattr(self.blackbox.net, "forward_head")  # noqa: B009 (timm's, untyped)
+            logits = forward_head(features[4])
+        else:
+            logits = self.blackbox(image)
+        target = torch.where(target < 0, logits.argmax(dim=1), target)  # (B,)
+        x, _ = masker.filter(features[4], target)
+        for upsampler, skip in zip(masker.upsamplers, (features[3], features[2], features[1])):
+            x = upsampler(x, skip)
+        mask_low = self.ratio(masker.head(x))  # (B, 1, S/4, S/4)
+        return mask_low, logits.float()
+
+
+class ClassifierGraph(nn.Module):
+    """The black box alone (image in [0, 1] -> logits), for the evidence check on preserved / destroyed frames."""
+
+    def __init__(self, blackbox: BlackBox) -> None:
+        super().__init__()
+        self.blackbox = blackbox
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.blackbox(image).float()
+
+
+def model_graphs(
+    masker: Masker, blackbox: BlackBox, card: dict[str, Any] | None = None, name: str = ""
+) -> ModelGraphs:
+    """Both graphs of a loaded model (eval mode, CPU, no gradients)."""
+    from engine.modelfile import tensors_sha256
+
+    masker = masker.eval().requires_grad_(False)
+    digest = hashlib.sha256()
+    digest.update(json.dumps(masker.config.to_dict(), sort_keys=True).encode())
+    digest.update(tensors_sha256(masker.trainable_state_dict()).encode())
+    digest.update(f"{blackbox.name}:{blackbox.weights_sha256()}".encode())
+    return ModelGraphs(
+        saliency=SaliencyGraph(masker, blackbox).eval(),
+        classifier=ClassifierGraph(blackbox).eval(),
+        input_size=masker.config.input_size,
+        num_classes=len(blackbox.classes),
+        key=digest.hexdigest(),
+        name=f"{name or 'masker'} ({blackbox.name})",
+    )

@@ -1,0 +1,94 @@
+"""The compositing views, OpenCV and torch implementations against each other and against Phi's definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.composite import NumpyCompositor, TorchCompositor, heat_lut, mask_box
+
+SIZE = 224
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    smooth = rng.integers(0, 256, size=(12, 16, 3)).astype(np.uint8)
+    import cv2
+
+    return cv2.resize(smooth, (160, 120), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture(scope="module")
+def mask_low() -> np.ndarray:
+    yy, xx = np.mgrid[0:56, 0:56].astype(np.float32)
+    return np.clip(1.5 - np.hypot(yy - 28, xx - 20) / 12, 0, 1).astype(np.float32)  # a soft disc
+
+
+def test_mask_box() -> None:
+    mask = np.zeros((10, 20), np.float32)
+    assert mask_box(mask) is None
+    mask[2:5, 3:9] = 0.7
+    mask[6, 15] = 0.4  # below the threshold
+    assert mask_box(mask) == (3, 2, 9, 5)
+
+
+def test_heat_lut_runs_blue_to_red() -> None:
+    lut = heat_lut()
+    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    assert lut[0, 2] > 100 and lut[0, 0] == 0  # blue at 0
+    assert lut[255, 0] > 100 and lut[255, 2] == 0  # red at 1
+
+
+@pytest.mark.parametrize("fill", ["blur", "grey", "black"])
+def test_numpy_and_torch_compositors_agree(frame: np.ndarray, mask_low: np.ndarray, fill: str) -> None:
+    numpy_ops = NumpyCompositor(SIZE)
+    torch_ops = TorchCompositor(SIZE, torch.device("cpu"))
+    frames = torch_ops.upload([frame])
+
+    image_np = numpy_ops.model_input([frame])
+    image_torch = torch_ops.model_input(frames)
+    assert image_np.shape == image_torch.shape == (1, 3, SIZE, SIZE)
+    assert (image_np - image_torch).abs().mean() < 0.01
+
+    views_np = numpy_ops.views(frame, mask_low, fill, 0.4)
+    (views_torch,) = torch_ops.views(frames, torch.from_numpy(mask_low)[None, None], fill, 0.4)
+    np.testing.assert_allclose(views_np.mask, views_torch.mask, atol=1e-4)
+    for name in ("overlay", "mask_image", "preserved", "destroyed"):
+        a, b = getattr(views_np, name), getattr(views_torch, name)
+        assert a.shape == b.shape == frame.shape and a.dtype == b.dtype == np.uint8, name
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0, name  # rounding + blur kernel details
+
+    evidence_np = numpy_ops.evidence_input(frame, image_np[0], mask_low, fill)
+    evidence_torch = torch_ops.evidence_input(frames, image_np, torch.from_numpy(mask_low)[None, None], fill)
+    assert evidence_np.shape == evidence_torch.shape == (2, 3, SIZE, SIZE)
+    assert (evidence_np - evidence_torch).abs().mean() < 0.01
+
+
+@pytest.mark.parametrize("ops_kind", ["numpy", "torch"])
+def test_phi_definition(frame: np.ndarray, ops_kind: str) -> None:
+    """M = 1 keeps the frame; M = 0 replaces it by the fill (black: zeros, grey: 128)."""
+    ones = np.ones((56, 56), np.float32)
+    if ops_kind == "numpy":
+        full = NumpyCompositor(SIZE).views(frame, ones, "black", 0.5)
+        empty = NumpyCompositor(SIZE).views(frame, 0 * ones, "grey", 0.0)
+    else:
+        ops = TorchCompositor(SIZE, torch.device("cpu"))
+        frames = ops.upload([frame])
+        (full,) = ops.views(frames, torch.from_numpy(ones)[None, None], "black", 0.5)
+        (empty,) = ops.views(frames, torch.zeros(1, 1, 56, 56), "grey", 0.0)
+    np.testing.assert_array_equal(full.preserved, frame)
+    assert full.destroyed.max() == 0
+    assert np.all(empty.preserved == 128) and np.array_equal(empty.destroyed, frame)
+    np.testing.assert_array_equal(empty.overlay, frame)  # opacity 0: the frame alone
+    assert np.all(full.mask_image == heat_lut()[255])
+
+
+def test_blur_fill_is_a_strong_blur() -> None:
+    """The blur fill keeps the mean colour and removes detail."""
+    frame = np.random.default_rng(1).integers(0, 256, size=(120, 160, 3)).astype(np.uint8)
+    views = NumpyCompositor(SIZE).views(frame, np.zeros((56, 56), np.float32), "blur", 0.5)
+    blurred = views.preserved.astype(float)  # M = 0: Phi(X, M) is the fill alone
+    assert np.abs(blurred.mean((0, 1)) - frame.mean((0, 1))).max() < 12
+    assert np.abs(np.diff(blurred, axis=1)).mean() < 0.1 * np.abs(np.diff(frame.astype(float), axis=1)).mean()

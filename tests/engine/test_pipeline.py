@@ -1,0 +1,116 @@
+"""engine.api.Explainer on the torch-cpu backend: the contract with the app, bad frames, bad classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.api import Explainer, Explanation
+from engine.errors import UnknownClassError
+
+
+@pytest.fixture(scope="module")
+def explainer(untrained_masker, blackbox):
+    with Explainer.from_masker(untrained_masker, blackbox, "torch-cpu", name="untrained") as explainer:
+        yield explainer
+
+
+@pytest.fixture(scope="module")
+def frame(data_root) -> np.ndarray:
+    import cv2
+
+    capture = cv2.VideoCapture(str(data_root / "videos" / "box.mp4"))
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def test_explanation_follows_the_contract(explainer: Explainer, frame: np.ndarray) -> None:
+    result = explainer.explain(frame)
+    assert isinstance(result, Explanation)
+    height, width = frame.shape[:2]
+    assert result.mask.shape == (height, width) and result.mask.dtype == np.float32
+    assert 0 <= result.mask.min() and result.mask.max() <= 1
+    for view in (result.overlay, result.mask_image, result.preserved, result.destroyed):
+        assert view.shape == (height, width, 3) and view.dtype == np.uint8
+    assert result.target == result.top5[0][0]  # "auto" = the black box's top-1
+    assert result.target_name == explainer.classes[result.target].display_name
+    assert len(result.top5) == 5 and all(0 <= p <= 1 for _, _, p in result.top5)
+    assert result.top5 == sorted(result.top5, key=lambda item: -item[2])
+    assert set(result.probabilities) == {"frame", "preserved", "destroyed"}
+    assert result.probabilities["frame"] == pytest.approx(result.top5[0][2])
+    assert set(result.timings_ms) == {"preprocess", "model", "composite", "evidence", "total"}
+    assert result.timings_ms["total"] == pytest.approx(
+        sum(v for k, v in result.timings_ms.items() if k != "total")
+    )
+    if result.box is not None:
+        x0, y0, x1, y1 = result.box
+        assert (result.mask[y0:y1, x0:x1] >= 0.5).any() and (result.mask >= 0.5).sum() == (
+            result.mask[y0:y1, x0:x1] >= 0.5
+        ).sum()
+    assert explainer.backend_name == "torch-cpu" and explainer.backend_reason
+    assert explainer.model_description == "untrained (efficientnet_lite0)"
+
+
+def test_target_choices(explainer: Explainer, frame: np.ndarray) -> None:
+    chosen = explainer.explain(frame, 281, evidence=False)
+    assert chosen.target == 281 and chosen.target_name == "tabby" and chosen.probabilities is None
+    assert "evidence" not in chosen.timings_ms
+    assert explainer.explain(frame, "tabby", evidence=False).target == 281
+    other = explainer.explain(frame, 409, evidence=False)
+    assert np.abs(other.mask - chosen.mask).max() > 1e-3  # the class selector changes the mask
+    for bad in (1000, -1, "not a class at all"):
+        with pytest.raises(UnknownClassError):
+            explainer.explain(frame, bad)
+
+
+def test_fill_and_opacity_choices(explainer: Explainer, frame: np.ndarray) -> None:
+    black = explainer.explain(frame, 409, fill="black", opacity=0.0, evidence=False)
+    np.testing.assert_array_equal(black.overlay, frame)
+    expected = np.round(frame * black.mask[..., None]).astype(int)
+    assert np.abs(black.preserved.astype(int) - expected).max() <= 1
+    grey = explainer.explain(frame, 409, fill="grey", evidence=False)
+    assert not np.array_equal(grey.destroyed, black.destroyed)
+    with pytest.raises(ValueError, match="fill"):
+        explainer.explain(frame, fill="pink")
+    with pytest.raises(ValueError, match="opacity"):
+        explainer.explain(frame, opacity=2.0)
+
+
+def test_grey_rgba_and_odd_frames(explainer: Explainer, frame: np.ndarray) -> None:
+    grey = frame[:, :, 1]
+    from_grey = explainer.explain(grey, 409, evidence=False)
+    assert from_grey.frame.shape == frame.shape and np.array_equal(from_grey.frame[:, :, 0], grey)
+    assert explainer.explain(grey[:, :, None], 409, evidence=False).frame.shape == frame.shape
+    rgba = np.dstack([frame, np.full(frame.shape[:2], 7, np.uint8)])
+    np.testing.assert_allclose(
+        explainer.explain(rgba, 409, evidence=False).mask, explainer.explain(frame, 409, evidence=False).mask
+    )
+    tiny = explainer.explain(np.full((1, 1, 3), 200, np.uint8), "auto")
+    assert tiny.mask.shape == (1, 1) and tiny.overlay.shape == (1, 1, 3)
+    for bad in (
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((4, 4, 3), np.float32),
+        np.zeros((0, 5, 3), np.uint8),
+        [1, 2],
+    ):
+        with pytest.raises(ValueError):
+            explainer.explain(bad)
+
+
+def test_8k_frame(explainer: Explainer) -> None:
+    frame = np.zeros((4320, 7680, 3), np.uint8)
+    frame[1000:3000, 2000:5000] = (200, 120, 40)
+    result = explainer.explain(frame, 409, evidence=False)
+    assert result.mask.shape == (4320, 7680) and result.preserved.shape == frame.shape
+
+
+def test_batch_matches_single_frames(explainer: Explainer, frame: np.ndarray) -> None:
+    flipped = np.ascontiguousarray(frame[:, ::-1])
+    batch = explainer.explain_batch([frame, flipped], ["auto", 409], evidence=True)
+    single = [explainer.explain(frame, "auto"), explainer.explain(flipped, 409)]
+    for many, one in zip(batch, single):
+        assert many.target == one.target
+        np.testing.assert_allclose(many.mask, one.mask, atol=1e-4)
+        assert many.probabilities == pytest.approx(one.probabilities, abs=1e-4)
