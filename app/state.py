@@ -1,0 +1,161 @@
+"""AppState: everything the user chose and where the player stands, as plain Python (no Qt, testable headless).
+
+Widgets bind to it both ways: they call `update(...)` and listen with `subscribe(...)`. Values are validated
+here once, so a stale settings file or a bad command-line value can never put the app in an impossible state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# The same names as engine.api.FILLS / VIEWS (checked by a test); copied because importing engine.api loads torch.
+FILLS = ("blur", "grey", "black")
+VIEWS = ("overlay", "mask", "preserved", "destroyed")
+LAYOUTS = ("grid", *VIEWS)  # the 2x2 grid, or one view large
+BACKENDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch-cpu")
+VIEW_TITLES = {
+    "overlay": "Frame + mask",
+    "mask": "Mask",
+    "preserved": "Preserved  \u03a6(X, M)",
+    "destroyed": "Destroyed  \u03a6(X, 1\u2212M)",
+}
+
+Listener = Callable[[set[str]], None]
+
+# The fields remembered between runs (QSettings), see app/settings.py.
+PERSISTENT = ("last_file", "target", "layout", "fill", "opacity", "backend", "show_box", "evidence", "loop")
+
+
+@dataclass
+class AppState:
+    # what to explain
+    model_path: str | None = None  # None: the bundled default model
+    backend: str = "auto"
+    target: int | None = None  # None: "auto", the black box's top prediction on each frame
+    # how to show it
+    layout: str = "grid"
+    fill: str = "blur"
+    opacity: float = 0.5
+    show_box: bool = False
+    evidence: bool = True
+    # the player
+    source_label: str = ""  # "camera 0", "box.mp4", ...
+    source_kind: str = ""  # "camera" | "video" | "image" | ""
+    frame_count: int | None = None  # None: a live camera (no end)
+    fps: float = 30.0
+    frame_index: int | None = None  # the frame on screen
+    playing: bool = False
+    loop: bool = True
+    last_file: str = ""
+    _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(changed_field_names)` after every update; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def update(self, **changes: Any) -> set[str]:
+        """Set validated values; listeners hear only about fields whose value really changed."""
+        changed: set[str] = set()
+        for name, value in changes.items():
+            value = _validate(name, value)
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                changed.add(name)
+        if changed:
+            for listener in list(self._listeners):
+                listener(changed)
+        return changed
+
+    # -- the player ---------------------------------------------------------------------------------------------
+    @property
+    def seekable(self) -> bool:
+        return self.source_kind in ("video", "image") and bool(self.frame_count)
+
+    def clamp_frame(self, index: int) -> int:
+        """A frame index inside the file: past the end wraps round when looping, else stops at the ends."""
+        if not self.frame_count:
+            return 0
+        if self.loop:
+            return index % self.frame_count
+        return min(max(index, 0), self.frame_count - 1)
+
+    def stepped(self, delta: int) -> int:
+        return self.clamp_frame((self.frame_index or 0) + delta)
+
+    def position_text(self) -> str:
+        """'frame 12 / 455   0:00.40 / 0:15.18' for files; the camera's name for live sources."""
+        if self.source_kind == "camera":
+            return f"live: {self.source_label}"
+        if self.frame_index is None or not self.frame_count:
+            return "no frame"
+        now = _clock(self.frame_index / self.fps)
+        total = _clock(self.frame_count / self.fps)
+        return f"frame {self.frame_index} / {self.frame_count - 1}   {now} / {total}"
+
+    # -- what the worker needs ----------------------------------------------------------------------------------
+    @property
+    def target_request(self) -> int | str:
+        return "auto" if self.target is None else self.target
+
+    # -- settings -----------------------------------------------------------------------------------------------
+    def to_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PERSISTENT}
+
+    def apply_settings(self, stored: Mapping[str, Any]) -> list[str]:
+        """Take remembered values; a value that does not validate is skipped (and named in the result)."""
+        rejected = []
+        for name in PERSISTENT:
+            if name not in stored:
+                continue
+            try:
+                self.update(**{name: _from_stored(name, stored[name])})
+            except (TypeError, ValueError):
+                rejected.append(name)
+        return rejected
+
+
+def _validate(name: str, value: Any) -> Any:
+    if name not in _FIELD_NAMES:
+        raise AttributeError(f"AppState has no field {name!r}")
+    if name == "fill" and value not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, not {value!r}")
+    if name == "layout" and value not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {value!r}")
+    if name == "backend" and value not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {value!r}")
+    if name == "opacity":
+        return min(max(float(value), 0.0), 1.0)
+    if name == "target" and value is not None:
+        if isinstance(value, bool) or int(value) < 0:
+            raise ValueError(f"target must be a class index >= 0 or None (auto), not {value!r}")
+        return int(value)
+    if name == "fps":
+        value = float(value)
+        return value if value > 0 else 30.0  # files without a frame rate in their header
+    return value
+
+
+def _from_stored(name: str, value: Any) -> Any:
+    """QSettings hands back strings from INI files: turn them back into the field's type."""
+    if name in ("show_box", "evidence", "loop"):
+        if isinstance(value, str):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            return value.lower() == "true"
+        return bool(value)
+    if name == "target":
+        return None if value in (None, "", "auto") else int(value)
+    if name == "opacity":
+        return float(value)
+    return str(value)
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(seconds, 60.0)
+    return f"{int(minutes)}:{seconds:05.2f}"
+
+
+_FIELD_NAMES = {f.name for f in fields(AppState) if not f.name.startswith("_")}

@@ -1,0 +1,37 @@
+"""Counters for the status bar: rates over a sliding window (frames per second), no Qt."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class RateMeter:
+    """Events per second over the last `window` seconds (the status bar's fps figures)."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+        self.total = 0
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.perf_counter() if now is None else now
+        self._times.append(now)
+        self.total += 1
+        self._forget_before(now - self.window)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.perf_counter() if now is None else now
+        self._forget_before(now - self.window)
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def reset(self) -> None:
+        self._times.clear()
+        self.total = 0
+
+    def _forget_before(self, start: float) -> None:
+        while self._times and self._times[0] < start:
+            self._times.popleft()
