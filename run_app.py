@@ -1,4 +1,5 @@
-"""Thin launcher: `python run_app.py [--source 0|FILE] [--model PATH] [--backend NAME] [--class NAME]`."""
+"""Thin launcher: `python run_app.py [--source 0|FILE] [--model PATH] [--backend NAME] [--class NAME]
+[--benchmark-frames N]` (see --help)."""
 
 import sys
 

@@ -1,0 +1,87 @@
+"""Controller: keeps the PipelineWorker in step with AppState, both ways.
+
+State -> worker: a new target / fill / opacity / evidence setting, play or pause, another model or backend.
+Worker -> state: the source that opened (kind, frame count, fps), a corrected frame count, the end of a file.
+Messages for the user go out through `message` / `failure` (the window shows them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from app.state import AppState
+from app.worker import ExplainParams, ModelInfo, ModelSpec, PipelineWorker, SourceInfo
+from engine.paths import DEMO_CLIP
+
+
+class Controller(QObject):
+    message = pyqtSignal(str)  # something to tell the user (status bar)
+    failure = pyqtSignal(str, str)  # (title, text): something went wrong, the app goes on
+    model_ready = pyqtSignal(object)  # ModelInfo
+
+    def __init__(self, state: AppState, worker: PipelineWorker, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.worker = worker
+        self.generation = 0  # of the source on screen: results of older sources are ignored
+        self.model: ModelInfo | None = None
+        state.subscribe(self._on_state)
+        worker.source_opened.connect(self._on_source_opened)
+        worker.source_changed.connect(self._on_source_changed)
+        worker.source_failed.connect(lambda text: self.failure.emit("Cannot open this source", text))
+        worker.source_lost.connect(self._on_source_lost)
+        worker.playback_ended.connect(lambda: state.update(playing=False))
+        worker.model_loading.connect(self.message)
+        worker.model_ready.connect(self._on_model_ready)
+        worker.model_failed.connect(self._on_model_failed)
+        worker.error.connect(lambda text: self.failure.emit("Problem", text))
+
+    def start(self, source: str | int) -> None:
+        """Send the initial settings, model and source, then start the worker thread."""
+        self.worker.set_params(self.params())
+        self.worker.load_model(ModelSpec(self.state.model_path, self.state.backend))
+        self.worker.open_source(source)
+        self.worker.start()
+
+    def params(self) -> ExplainParams:
+        state = self.state
+        return ExplainParams(state.target_request, state.fill, state.opacity, state.evidence)
+
+    def _on_state(self, changed: set[str]) -> None:
+        if changed & {"target", "fill", "opacity", "evidence"}:
+            self.worker.set_params(self.params())
+        if "playing" in changed:
+            self.worker.set_playing(self.state.playing)
+        if changed & {"model_path", "backend"}:
+            self.worker.load_model(ModelSpec(self.state.model_path, self.state.backend))
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.generation = info.generation
+        self.state.update(source_kind=info.kind, source_label=info.label, frame_count=info.frame_count,
+                          fps=info.fps, frame_index=None, playing=info.kind != "image")
+        if info.path and Path(info.path) != DEMO_CLIP:
+            self.state.update(last_file=info.path)
+        self.message.emit(info.note or f"Opened {info.label}")
+
+    def _on_source_changed(self, info: SourceInfo) -> None:
+        if info.generation == self.generation:
+            self.state.update(frame_count=info.frame_count)
+
+    def _on_source_lost(self, text: str) -> None:
+        self.state.update(playing=False, source_kind="", frame_count=None)
+        self.failure.emit("Source lost", f"{text}\n\nOpen a file (Ctrl+O) or pick a camera from the Camera menu.")
+
+    def _on_model_ready(self, info: ModelInfo) -> None:
+        self.model = info
+        self.model_ready.emit(info)
+        self.message.emit(f"Model ready: {info.description} on {info.backend} ({info.backend_reason})")
+
+    def _on_model_failed(self, text: str) -> None:
+        self.model = None
+        self.failure.emit(
+            "No model",
+            f"{text}\n\nThe video still plays, without explanations. Load a model with File \u203a Open model... "
+            f"or start with --model PATH (models come from `python -m trainer train`).",
+        )

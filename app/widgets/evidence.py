@@ -1,0 +1,48 @@
+"""EvidencePanel: the black box's probability of the target on the frame, the preserved and the destroyed view.
+
+The paper's smallest-sufficient-region / smallest-destroying-region check, live: a good mask keeps the class on
+the preserved view (high bar) and removes it from the destroyed view (low bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWidget
+
+ROWS = (("frame", "frame"), ("preserved", "preserved \u03a6(X, M)"), ("destroyed", "destroyed \u03a6(X, 1\u2212M)"))
+_SCALE = 1000  # progress bars count integers
+
+
+class EvidencePanel(QGroupBox):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Evidence: p(target)", parent)
+        self.target_label = QLabel("")
+        self.target_label.setWordWrap(True)
+        self.bars: dict[str, QProgressBar] = {}
+        grid = QGridLayout(self)
+        grid.addWidget(self.target_label, 0, 0, 1, 2)
+        for row, (key, title) in enumerate(ROWS, start=1):
+            bar = QProgressBar()
+            bar.setRange(0, _SCALE)
+            bar.setTextVisible(True)
+            bar.setFormat("\u2013")
+            grid.addWidget(QLabel(title), row, 0)
+            grid.addWidget(bar, row, 1)
+            self.bars[key] = bar
+        self.setToolTip("A good mask keeps the class on the preserved view and removes it from the destroyed one")
+
+    def show_evidence(self, target_text: str, probabilities: Mapping[str, float] | None) -> None:
+        self.target_label.setText(target_text)
+        for key, bar in self.bars.items():
+            if probabilities is None or key not in probabilities:
+                bar.setValue(0)
+                bar.setFormat("off" if probabilities is None else "\u2013")
+                continue
+            probability = float(probabilities[key])
+            bar.setValue(round(probability * _SCALE))
+            bar.setFormat(f"{probability:.3f}")
+
+    def values(self) -> dict[str, str]:
+        """What the bars say, as text (for tests and screen readers)."""
+        return {key: bar.format() for key, bar in self.bars.items()}

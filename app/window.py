@@ -1,0 +1,209 @@
+"""MainWindow: puts the widgets together, shows the worker's results, reports problems. The logic lives in
+AppState, the Controller, the PipelineWorker and the widgets; menus are built in app/menus.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+
+from app import menus, settings
+from app.controller import Controller
+from app.snapshot import compose, write_png
+from app.sources import FrameSource
+from app.state import AppState
+from app.stats import RateMeter
+from app.widgets.class_picker import ClassPicker, TopPredictions
+from app.widgets.evidence import EvidencePanel
+from app.widgets.player_bar import PlayerBar
+from app.widgets.status_bar import StatusBar
+from app.widgets.view_controls import ViewControls
+from app.widgets.view_grid import ViewGrid
+from app.worker import FrameResult, ModelInfo, PipelineWorker
+from engine.classes import imagenet_classes
+
+_SIDE_PANEL_WIDTH = 330
+
+
+class MainWindow(QMainWindow):
+    result_shown = pyqtSignal(object)  # FrameResult, after it is on screen
+    problem_reported = pyqtSignal(str)  # the text of an error shown to the user
+
+    def __init__(self, state: AppState, store: QSettings, worker: PipelineWorker | None = None) -> None:
+        super().__init__()
+        self.state = state
+        self.store = store
+        self.worker = worker or PipelineWorker()
+        self.controller = Controller(state, self.worker, self)
+        self.current_result: FrameResult | None = None
+        self.problems: list[str] = []  # every error shown, in order (the tests read it)
+        self._message_box: QMessageBox | None = None
+        self.shown = RateMeter()
+        self.classes = imagenet_classes()  # until the model says which black box it explains
+        self._build()
+        self.actions = menus.build(self)
+        self._connect()
+        self.setAcceptDrops(True)
+        self.setWindowTitle("Live saliency explainer")
+        self.resize(1500, 950)
+        geometry = store.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    def _build(self) -> None:
+        self.grid = ViewGrid()
+        self.player = PlayerBar(self.state)
+        self.class_picker = ClassPicker(self.state, self.classes)
+        self.top5 = TopPredictions(self.state)
+        self.evidence = EvidencePanel()
+        self.view_controls = ViewControls(self.state)
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        side = QWidget()
+        side.setFixedWidth(_SIDE_PANEL_WIDTH)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        for panel in (self.class_picker, self.top5, self.evidence, self.view_controls):
+            side_layout.addWidget(panel)
+        side_layout.addStretch(1)
+        views = QWidget()
+        views_layout = QVBoxLayout(views)
+        views_layout.setContentsMargins(0, 0, 0, 0)
+        views_layout.addWidget(self.grid, stretch=1)
+        views_layout.addWidget(self.player)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(views, stretch=1)
+        layout.addWidget(side)
+        self.setCentralWidget(central)
+        self.grid.set_layout(self.state.layout)
+
+    def _connect(self) -> None:
+        self.worker.result_ready.connect(self._show_next_result)
+        self.player.seek_requested.connect(self.seek)
+        self.class_picker.not_found.connect(self.status.show_error)
+        self.controller.message.connect(self.status.show_info)
+        self.controller.failure.connect(self.report_problem)
+        self.controller.model_ready.connect(self._on_model_ready)
+        self.state.subscribe(self._on_state)
+        self._status_timer = QTimer(self)
+        self._status_timer.timeout.connect(self._update_rates)
+        self._status_timer.start(500)
+
+    # -- what the user (or main) asks for -----------------------------------------------------------------------
+    def start(self, source: str | int) -> None:
+        self.controller.start(source)
+
+    def open_source(self, spec: str | int | Path | FrameSource) -> None:
+        self.status.show_info(f"Opening {getattr(spec, 'label', spec)}...")
+        self.worker.open_source(spec)
+
+    def seek(self, index: int) -> None:
+        self.worker.seek(self.state.clamp_frame(index))
+
+    def save_snapshot(self, path: str | Path | None = None) -> Path | None:
+        """The views on screen as a PNG: at `path`, or in the snapshot folder with a time-stamped name."""
+        result = self.current_result
+        if result is None:
+            self.status.show_error("Nothing to save yet: no frame on screen")
+            return None
+        if path is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            frame = f"-frame{result.frame_index}" if result.frame_index is not None else ""
+            path = settings.snapshot_folder(self.store) / f"snapshot-{stamp}{frame}.png"
+        try:
+            written = write_png(path, compose(result.frame, result.explanation, self.state.layout,
+                                              self.state.show_box))
+        except OSError as error:
+            self.report_problem("Snapshot not saved", str(error))
+            return None
+        self.status.show_info(f"Snapshot saved: {written}")
+        return written
+
+    def export_video(self) -> None:
+        from app.export import export_video
+
+        export_video(self)
+
+    def report_problem(self, title: str, text: str) -> None:
+        """An error for the user: status bar and a dialog that does not block (the video goes on)."""
+        self.problems.append(text)
+        self.status.show_error(text.split("\n")[0])
+        if self._message_box is None:
+            self._message_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
+                                            self)
+            self._message_box.setWindowModality(Qt.WindowModality.NonModal)
+        self._message_box.setWindowTitle(title)
+        self._message_box.setText(text)
+        self._message_box.show()
+        self.problem_reported.emit(text)
+
+    # -- results ------------------------------------------------------------------------------------------------
+    def _show_next_result(self) -> None:
+        result = self.worker.take_result()
+        if result is None or result.generation != self.controller.generation:
+            return
+        self.current_result = result
+        self.state.update(frame_index=result.frame_index)
+        explanation = result.explanation
+        self.grid.show_result(result.frame, explanation, self.state.show_box)
+        if explanation is not None:
+            self.top5.show_predictions(explanation.top5, self.state.target)
+            mode = "auto" if self.state.target is None else "chosen"
+            self.evidence.show_evidence(f"Explaining: {explanation.target_name} ({explanation.target}, {mode})",
+                                        explanation.probabilities)
+        self.shown.tick()
+        self.result_shown.emit(result)
+
+    def _update_rates(self) -> None:
+        result = self.current_result
+        latency = None
+        if result is not None and result.explanation is not None:
+            latency = (result.done_at - result.captured_at) * 1000.0
+        self.status.show_rates(self.shown.rate(), self.worker.stats, latency)
+
+    def _on_model_ready(self, info: ModelInfo) -> None:
+        self.status.show_model(info.description, info.backend, info.backend_reason)
+        if len(info.classes) != len(self.classes) or info.classes != self.classes:
+            self.classes = info.classes
+            self.class_picker.set_classes(info.classes)
+
+    def _on_state(self, changed: set[str]) -> None:
+        if "layout" in changed:
+            self.grid.set_layout(self.state.layout)
+        if "show_box" in changed and self.current_result is not None:
+            result = self.current_result
+            self.grid.show_result(result.frame, result.explanation, self.state.show_box)
+        if "source_label" in changed:
+            label = self.state.source_label
+            self.setWindowTitle(f"{label} - Live saliency explainer" if label else "Live saliency explainer")
+
+    # -- drag and drop, closing ---------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:
+        if event is not None and event.mimeData() is not None and event.mimeData().hasUrls():  # type: ignore[union-attr]
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent | None) -> None:
+        mime = event.mimeData() if event is not None else None
+        files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime is not None else []
+        if files:
+            self.open_source(files[0])
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:
+        """Stop the worker (it closes the camera or file and the engine) before the window goes."""
+        self._status_timer.stop()
+        self.store.setValue("geometry", self.saveGeometry())
+        settings.save_state(self.store, self.state)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        self.worker.stop()
+        finished = self.worker.wait(timeout_ms)
+        if not finished:
+            self.status.show_error("The pipeline did not stop in time")
+        return bool(finished)
