@@ -48,10 +48,22 @@ class MainWindow(QMainWindow):
         self._connect()
         self.setAcceptDrops(True)
         self.setWindowTitle("Live saliency explainer")
-        self.resize(1500, 950)
+        self._fit_to_screen()
         geometry = store.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+
+    def _fit_to_screen(self) -> None:
+        """1500 x 950, or nine tenths of a smaller screen, centred."""
+        screen = self.screen()
+        available = screen.availableGeometry() if screen is not None else None
+        if available is None or available.width() < 400:
+            self.resize(1500, 950)
+            return
+        width = min(1500, int(available.width() * 0.9))
+        height = min(950, int(available.height() * 0.9))
+        self.setGeometry(available.x() + (available.width() - width) // 2,
+                         available.y() + (available.height() - height) // 2, width, height)
 
     def _build(self) -> None:
         self.grid = ViewGrid()
@@ -89,6 +101,8 @@ class MainWindow(QMainWindow):
         self.controller.message.connect(self.status.show_info)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
+        self.worker.model_loading.connect(self.status.show_model_loading)
+        self.worker.model_failed.connect(self._on_model_failed)
         self.state.subscribe(self._on_state)
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._update_rates)
@@ -152,7 +166,7 @@ class MainWindow(QMainWindow):
         explanation = result.explanation
         self.grid.show_result(result.frame, explanation, self.state.show_box)
         if explanation is not None:
-            self.top5.show_predictions(explanation.top5, self.state.target)
+            self.top5.show_predictions(explanation.top5, explanation.target)
             mode = "auto" if self.state.target is None else "chosen"
             self.evidence.show_evidence(f"Explaining: {explanation.target_name} ({explanation.target}, {mode})",
                                         explanation.probabilities)
@@ -171,6 +185,11 @@ class MainWindow(QMainWindow):
         if len(info.classes) != len(self.classes) or info.classes != self.classes:
             self.classes = info.classes
             self.class_picker.set_classes(info.classes)
+
+    def _on_model_failed(self, _text: str = "") -> None:
+        self.status.show_no_model()
+        self.top5.show_predictions([], None)
+        self.evidence.show_evidence("no model: nothing explained", {})
 
     def _on_state(self, changed: set[str]) -> None:
         if "layout" in changed:

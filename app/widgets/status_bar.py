@@ -3,9 +3,14 @@ messages (errors stay longer and in red)."""
 
 from __future__ import annotations
 
+import time
+from collections import deque
+
 from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.worker import WorkerStats
+
+_ERROR_PRECEDENCE_S = 8.0
 
 
 class StatusBar(QStatusBar):
@@ -22,24 +27,41 @@ class StatusBar(QStatusBar):
         for label in (self.model_label, self.backend_label, self.fps_label, self.latency_label, self.dropped_label):
             self.addPermanentWidget(label)
         self.last_message = ""
+        self._error_shown_at = -1e9
+        self.recent: deque[str] = deque(maxlen=12)
 
     def show_info(self, text: str, timeout_ms: int = 6000) -> None:
+        """A passing note; it does not cover an error shown in the last few seconds."""
+        self._remember(text)
+        if time.monotonic() - self._error_shown_at < _ERROR_PRECEDENCE_S:
+            return
         self.setStyleSheet("")
         self.last_message = text
         self.showMessage(text, timeout_ms)
 
     def show_error(self, text: str) -> None:
-        self.setStyleSheet("QStatusBar { color: #ff6b6b; }")
+        self._remember(text)
+        self.setStyleSheet("QStatusBar { color: #d03030; }")
         self.last_message = text
+        self._error_shown_at = time.monotonic()
         self.showMessage(text, 20000)
+
+    def _remember(self, text: str) -> None:
+        """The last messages stay readable in the tooltip, after they left the bar."""
+        self.recent.append(f"{time.strftime('%H:%M:%S')}  {text}")
+        self.setToolTip("\n".join(self.recent))
 
     def show_model(self, description: str, backend: str, reason: str) -> None:
         self.model_label.setText(f"model: {description}")
         self.backend_label.setText(f"backend: {backend}")
         self.backend_label.setToolTip(reason)
 
-    def show_no_model(self, short_reason: str) -> None:
-        self.model_label.setText(f"model: none ({short_reason})")
+    def show_model_loading(self, _text: str = "") -> None:
+        self.model_label.setText("model: loading...")
+        self.backend_label.setText("backend: -")
+
+    def show_no_model(self) -> None:
+        self.model_label.setText("model: none (File \u203a Open model...)")
         self.backend_label.setText("backend: -")
 
     def show_rates(self, shown_fps: float, stats: WorkerStats, latency_ms: float | None) -> None:

@@ -76,4 +76,12 @@ def test_rate_meter_counts_events_per_second_in_its_window():
     for tick in range(11):
         meter.tick(100.0 + tick * 0.1)  # 10 per second
     assert meter.rate(now=101.0) == pytest.approx(10.0)
-    assert meter.rate(now=105.0) == 0.0
+    assert meter.rate(now=101.5) == pytest.approx(10.0)  # one event left in the window: the last interval
+    assert meter.rate(now=120.0) == 0.0  # nothing for a long time
+
+
+def test_rate_meter_shows_slow_rates_instead_of_zero():
+    meter = RateMeter(window=2.0)
+    meter.tick(10.0)
+    meter.tick(13.0)  # one frame every 3 s
+    assert meter.rate(now=13.5) == pytest.approx(1 / 3)

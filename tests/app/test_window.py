@@ -303,7 +303,7 @@ def test_no_webcam_falls_back_to_the_demo_clip(qtbot, make_window, tmp_path):
         assert window.state.source_label == "camera 0"
     else:
         assert window.state.source_label == "box.mp4"
-        assert "No webcam" in window.status.last_message or any("No webcam" in text for text in window.problems)
+        assert any("No webcam" in text and "demo clip" in text for text in window.status.recent)
 
 
 # -- settings and closing -----------------------------------------------------------------------------------------
