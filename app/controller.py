@@ -41,6 +41,7 @@ class Controller(QObject):
     def start(self, source: str | int) -> None:
         """Send the initial settings, model and source, then start the worker thread."""
         self.worker.set_params(self.params())
+        self.worker.set_loop(self.state.loop)
         self.worker.load_model(ModelSpec(self.state.model_path, self.state.backend))
         self.worker.open_source(source)
         self.worker.start()
@@ -54,6 +55,8 @@ class Controller(QObject):
             self.worker.set_params(self.params())
         if "playing" in changed:
             self.worker.set_playing(self.state.playing)
+        if "loop" in changed:
+            self.worker.set_loop(self.state.loop)
         if changed & {"model_path", "backend"}:
             self.worker.load_model(ModelSpec(self.state.model_path, self.state.backend))
 

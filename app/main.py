@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.window import MainWindow
     from app.worker import AUTO_SOURCE, PipelineWorker
 
+    if benchmark:
+        _quiet_offscreen_notices()
     application = QApplication.instance() or QApplication(sys.argv[:1])
     application.setApplicationName("Live saliency explainer")
     with tempfile.TemporaryDirectory() as scratch:
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         state = AppState()
         settings.load_state(store, state)
         # a benchmark runs the pipeline flat out: no real-time pacing of the file
-        window = MainWindow(state, store, PipelineWorker(realtime=not benchmark, loop=True))
+        window = MainWindow(state, store, PipelineWorker(realtime=not benchmark))
         runner = Benchmark(window, args.benchmark_frames) if benchmark else None
         if runner is not None:
             window.problem_reported.connect(runner.fail)
@@ -76,6 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()
     return runner.exit_code if runner is not None else code
+
+
+def _quiet_offscreen_notices() -> None:
+    """The offscreen platform says "does not support propagateSizeHints()" for every window: not news."""
+    from PyQt6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind: QtMsgType, _context: object, message: str | None) -> None:
+        if message and "propagateSizeHints" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
 
 
 def _apply_arguments(args: argparse.Namespace, state: AppState, window: MainWindow) -> None:

@@ -147,6 +147,9 @@ class PipelineWorker(QThread):
     def seek(self, index: int) -> None:
         self._post(seek=index)
 
+    def set_loop(self, loop: bool) -> None:
+        self.loop = loop  # read by the worker at the end of a file; a plain attribute is enough
+
     def stop(self) -> None:
         self._post(stop=True)
 
@@ -188,17 +191,16 @@ class PipelineWorker(QThread):
 
     def _serve(self, requests: _Requests) -> None:
         redo = False
+        if requests.params is not None:
+            redo = requests.params != self._params
+            self._params = requests.params
+        if requests.source is not None:
+            self._open(requests.source)  # before the model: the picture is there while the model loads
         if requests.model is not None:
             self._build_explainer(requests.model)
             redo = True
-        if requests.params is not None:
-            redo = redo or requests.params != self._params
-            self._params = requests.params
-        if requests.source is not None:
-            self._open(requests.source)
         if requests.playing is not None:
-            self._playing = requests.playing and self._source is not None and self._source.kind != "image"
-            self._clock = None
+            self._set_playing(requests.playing)
         if requests.seek is not None and self._source is not None and self._source.seekable:
             self._show(self._source.seek(self._clamp(requests.seek)))
             self._clock = None
@@ -206,6 +208,13 @@ class PipelineWorker(QThread):
             self._play_one()
         elif redo and self._current is not None:
             self._show(self._current)
+
+    def _set_playing(self, playing: bool) -> None:
+        source = self._source
+        self._playing = playing and source is not None and source.kind != "image"
+        self._clock = None
+        if self._playing and source is not None and source.frame_count and (source.position or 0) >= source.frame_count:
+            self._show(source.seek(0))  # play after the end (not looping): from the start
 
     # -- sources ------------------------------------------------------------------------------------------------
     def _open(self, spec: str | int | Path | FrameSource) -> None:

@@ -19,7 +19,7 @@ class ImageView(QWidget):
         super().__init__(parent)
         self.title = title
         self.placeholder = "no picture yet"
-        self._array: np.ndarray | None = None  # kept alive: the QImage borrows its memory
+        self._array: np.ndarray | None = None  # what was given, for tests and snapshots
         self._image: QImage | None = None
         self._box: tuple[int, int, int, int] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -38,7 +38,8 @@ class ImageView(QWidget):
             self._array = self._image = None
         else:
             self._array = np.ascontiguousarray(array)
-            self._image = to_qimage(self._array)
+            # one conversion to the painter's native 32-bit format is cheaper than scaling 24-bit pixels
+            self._image = to_qimage(self._array).convertToFormat(QImage.Format.Format_RGB32)
         self._box = box
         self.update()
 

@@ -217,6 +217,15 @@ def test_gui_thread_stays_responsive_while_the_worker_runs_flat_out(qtbot, playe
     assert gaps_ms.max() < 1000
 
 
+def test_without_loop_playback_stops_at_the_end_and_play_starts_again(qtbot, make_window, video_file, tmp_path):
+    window = make_window(str(video_file), model=tmp_path / "absent.safetensors", loop=False)
+    qtbot.waitUntil(lambda: not window.state.playing and window.state.frame_index == 39, timeout=WAIT_MS)
+    window.actions["play"].trigger()  # Space
+    qtbot.waitUntil(lambda: window.state.playing and (window.state.frame_index or 0) < 39, timeout=WAIT_MS)
+    window.player.loop_box.setChecked(True)
+    assert window.state.loop and window.worker.loop
+
+
 # -- failures: a clear message, and the app stays usable ------------------------------------------------------------
 def test_missing_webcam_says_so_and_a_file_still_opens(qtbot, make_window, video_file, tmp_path):
     window = make_window(9, model=tmp_path / "absent.safetensors")
