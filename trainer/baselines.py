@@ -132,8 +132,10 @@ class GradCam(MapMethod):
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         targets = [ClassifierOutputTarget(int(c)) for c in classes]
+        # the black box is frozen: only an input that requires grad makes the graph the package's hooks need
+        inputs = images.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            cams = self.cam(input_tensor=images, targets=targets)  # numpy (B, H, W)
+            cams = self.cam(input_tensor=inputs, targets=targets)  # numpy (B, H, W)
         return torch.from_numpy(cams).to(images.device)[:, None].float()
 
 
@@ -177,8 +179,9 @@ class IterativeMask(MapMethod):
             for _ in range(self.iterations):
                 mask_low = torch.sigmoid(logits)
                 mask = F.interpolate(mask_low, size=(height, width), mode="bilinear", align_corners=False)
-                preserved = self.blackbox(evidence.remove_evidence(images, mask, alternative))
-                destroyed = self.blackbox(evidence.remove_evidence(images, 1 - mask, alternative))
+                both = torch.cat([evidence.remove_evidence(images, mask, alternative),
+                                  evidence.remove_evidence(images, 1 - mask, alternative)])  # fmt: skip
+                preserved, destroyed = self.blackbox(both).split(batch)  # one pass for both terms
                 per_image = (
                     config.tv_weight * objective_terms.tv_term(mask_low, config.tv_reduction, config.tv_border)
                     + config.area_weight * objective_terms.area_term(mask, real, config.area_form, config.area_power)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,11 +39,15 @@ class MethodOutput:
 
 
 def image_batch(samples: list[Sample], size: int, device: torch.device) -> torch.Tensor:
-    """uint8 (H, W, 3) images -> (B, 3, size, size) floats in [0, 1] on `device` (bilinear, like the black box)."""
-    images = torch.from_numpy(np.stack([s.image for s in samples])).to(device).permute(0, 3, 1, 2).float() / 255
-    if images.shape[-2:] != (size, size):
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-    return images
+    """uint8 (H, W, 3) images -> (B, 3, size, size) floats in [0, 1] on `device`.
+
+    Resized like the saliency metric's crops (bicubic on uint8, saturating): the Max box crop is then exactly the
+    image every method explains, and the black box's top-1 on the dev set is the reference 80.3%."""
+    resized = [
+        s.image if s.image.shape[:2] == (size, size) else cv2.resize(s.image, (size, size), interpolation=cv2.INTER_CUBIC)
+        for s in samples
+    ]
+    return torch.from_numpy(np.stack(resized)).to(device).permute(0, 3, 1, 2).float() / 255
 
 
 def _synchronize(device: torch.device) -> None:
