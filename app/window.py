@@ -3,6 +3,7 @@ AppState, the Controller, the PipelineWorker and the widgets; menus are built in
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -220,9 +221,10 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
+    def shutdown(self) -> None:
+        """Stop the pipeline thread and wait for it: a model still loading cannot be interrupted, and a QThread
+        destroyed while it runs takes the process down."""
         self.worker.stop()
-        finished = self.worker.wait(timeout_ms)
-        if not finished:
-            self.status.show_error("The pipeline did not stop in time")
-        return bool(finished)
+        if not self.worker.wait(5000):
+            print("Waiting for the model to finish loading before closing...", file=sys.stderr)
+            self.worker.wait()

@@ -318,6 +318,10 @@ class PipelineWorker(QThread):
         except SaliencyError as error:
             self.model_failed.emit(str(error))
             return
+        except Exception as error:  # e.g. a runtime's own error while building an engine
+            log.error("model loading failed\n%s", traceback.format_exc())
+            self.model_failed.emit(f"The model could not be loaded: {type(error).__name__}: {error}")
+            return
         explainer = self._explainer
         self.model_ready.emit(
             ModelInfo(explainer.model_description, explainer.backend_name, explainer.backend_reason,
