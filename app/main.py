@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="inference backend (default: the last one used, else auto)")
     parser.add_argument("--class", dest="target", default=None,
                         help="class to explain: a name ('tabby'), an index (281) or 'auto' (the top prediction)")
+    parser.add_argument("--no-evidence", action="store_true",
+                        help="skip the live evidence check (two more black-box passes per frame)")
     parser.add_argument("--benchmark-frames", type=int, metavar="N", default=0,
                         help="headless: explain N frames as fast as possible with all four views, print the "
                              "frames/s shown, exit (uses default settings, changes none)")
@@ -97,6 +99,8 @@ def _apply_arguments(args: argparse.Namespace, state: AppState, window: MainWind
     from engine.errors import UnknownClassError
 
     state.update(model_path=args.model)
+    if args.no_evidence:
+        state.update(evidence=False)
     if args.backend is not None:
         state.update(backend=args.backend)
     if args.target is None:
