@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     progress = tqdm(total=len(todo), unit="image", desc="evaluate")
     try:
         for samples in iter_batches(dataset, todo, args.batch_size, errors):
-            _evaluate_batch(samples, methods, blackbox, device, done, writer, sheet, args.sheet)
+            warmup = progress.n == 0
+            _evaluate_batch(samples, methods, blackbox, device, done, writer, sheet, args.sheet, warmup)
             progress.update(len(samples))
     except KeyboardInterrupt:
         interrupted = True
@@ -179,6 +180,7 @@ def _evaluate_batch(
     writer: RowWriter,
     sheet: list[dict],
     sheet_size: int,
+    warmup: bool,
 ) -> None:
     images = image_batch(samples, blackbox.input_size, device)
     classes = torch.tensor([s.label for s in samples], device=device)
@@ -186,7 +188,7 @@ def _evaluate_batch(
     outputs = []
     for method in methods:
         output = run_method(method, samples, images, classes)
-        rows = score(method, output, samples, blackbox, correct, device)
+        rows = score(method, output, samples, blackbox, correct, device, warmup)
         writer.write([row for row in rows if (row["file"], row["method"]) not in done])
         outputs.append(output)
     for index, sample in enumerate(samples[: max(sheet_size - len(sheet), 0)]):
@@ -265,7 +267,7 @@ def _meta(args, data, blackbox, device, names, methods, errors, rows, interrupte
         "normalisation": NORMALISATION_NOTE.format(", ".join(normalised)) if normalised else None,
         "protocols": PROTOCOLS,
         "ms_per_image": "time of the method's own computation (maps or boxes) per image, batch time / batch size, "
-        "on the device above, this run",
+        "on the device above, this run; each method's first batch (start-up costs) left out",
         "errors": errors,
         "interrupted": interrupted,
     }

@@ -58,11 +58,11 @@ def test_gradcam(blackbox, tiny_images):
 
 
 def test_iterative_mask_moves_away_from_its_start(blackbox, tiny_images):
-    method = IterativeMask(blackbox, iterations=3)
+    method = IterativeMask(blackbox, iterations=2)
     maps = method.maps(*tiny_images)
     check_maps(maps, method.normalised)
     assert (maps - 0.5).abs().max() > 0.01  # the masks start at 0.5 everywhere
-    assert "3 iterations" in method.label
+    assert "2 iterations" in method.label
 
 
 def test_masking_model(untrained_masker, tiny_images):

@@ -90,3 +90,15 @@ def test_evaluate_masker_for_validation(untrained_masker, blackbox, small_data):
     for key in ("loc_error_paper", "loc_error_mean", "saliency_metric", "mean_mask"):
         assert key in result
     assert 0 <= result["loc_error_paper"] <= 100 and 0 < result["mean_mask"] < 1
+
+
+def test_summary_leaves_the_warm_up_batch_out_of_the_time():
+    from trainer.scoring import summarise
+
+    def row(hit: int, ms: float, warmup: int) -> dict:
+        return {"hit_paper": hit, "hit_mean": 1, "saliency": 0.5, "ms": ms, "mask_mean": 0.2, "empty_mask": 0,
+                "blackbox_correct": 1, "warmup": warmup}  # fmt: skip
+
+    line = summarise([row(1, 900.0, 1), row(0, 10.0, 0), row(1, 20.0, 0), row(1, 30.0, 0)])
+    assert line["ms_per_image"] == 20.0 and line["loc_error_paper"] == 25.0 and line["images"] == 4
+    assert summarise([row(1, 900.0, 1)])["ms_per_image"] == 900.0  # nothing else: the warm-up batch it is
