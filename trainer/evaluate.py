@@ -108,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EPILOG = """\
+methods: center (centred box, half the image area), max (the whole image), gt (the ground-truth boxes),
+gradient (Simonyan et al.: |d class score / d pixel|), gradcam (Grad-CAM, the grad-cam package, on the black
+box's last feature map), iterative (Fong & Vedaldi: a 28x28 mask optimised per image for --iterations steps with
+the training objective; by far the slowest), model (the masking model: one forward pass).
+Gradient and Grad-CAM maps are rescaled per image to [0, 1] (min-max) before thresholding.
+
+columns: LE paper = localisation error, threshold 0.5, tightest box around everything above (an empty mask is a
+miss); LE mean = threshold at the map's mean, box of the largest connected component (Phang et al.); hit = IoU > 0.5
+with any ground-truth box, the ground-truth class as target. saliency = log(max(a, 0.05)) - log(p) on the paper
+box (lower is better). ms/image = the method's own time, batch time / batch size, first batch left out.
+
 outputs (in --out): per_image.csv (one row per image and method, appended as the run goes), summary.csv,
 summary.json (the table, how it was computed, the images that could not be used), contact_sheet.png.
 

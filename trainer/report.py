@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.errors import DataError
 from trainer.scoring import ROW_FIELDS
 
 TABLE_COLUMNS = (
@@ -29,6 +30,11 @@ class RowWriter:
     def __init__(self, path: Path, resume: bool) -> None:
         self.path = path
         fresh = not (resume and path.exists())
+        if not fresh:
+            with open(path, newline="") as handle:
+                header = next(csv.reader(handle), [])
+            if tuple(header) != ROW_FIELDS:
+                raise DataError(f"{path} has other columns than this version writes; --resume needs a new --out")
         self.handle = open(path, "w" if fresh else "a", newline="")
         self.writer = csv.DictWriter(self.handle, fieldnames=ROW_FIELDS)
         if fresh:

@@ -70,6 +70,8 @@ def test_resume_evaluates_only_the_rest(small_data, tmp_path):
     assert main([*common, "--resume"]) == 0
     rows = read_csv(out / "per_image.csv")
     assert len(rows) == 6 and len({(r["file"], r["method"]) for r in rows}) == 6
+    (out / "per_image.csv").write_text("file,method\n")  # rows of another version: refused, not misaligned
+    assert main([*common, "--resume"]) == 2
 
 
 def test_cli_errors_are_messages(tmp_path, capsys):
