@@ -1,0 +1,178 @@
+"""Real training runs on tiny data: 8 small photos, a small decoder, the real Lite0 black box and encoder."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from engine.modelfile import load_model
+from trainer.config import TrainConfig
+from trainer.data import BatchAugmenter, load_training_set
+from trainer.train import Distributed, MaskerStep, batch_indices, build_masker, main, step_terms
+
+PROJECT = Path(__file__).resolve().parents[2]
+TINY_MODEL = ["--image-size", "64", "--upsampler-channels", "32", "16", "8", "--short-side", "64"]
+
+
+def make_tiny_data(root: Path) -> tuple[Path, Path]:
+    """(training folder with labels.csv, boxes folder with boxes.csv): crops of two photos, cat and espresso."""
+    from skimage import data as samples
+
+    train, val = root / "train", root / "val"
+    train.mkdir(parents=True)
+    val.mkdir(parents=True)
+    photos = [(Image.fromarray(samples.chelsea()), 281), (Image.fromarray(samples.coffee()), 967)]
+    rows = []
+    for index in range(8):
+        photo, label = photos[index % 2]
+        shift = 12 * (index // 2)
+        photo.crop((shift, shift, photo.width - shift, photo.height - shift)).resize((72, 64)).save(train / f"{index}.jpg")
+        rows.append(f"{index}.jpg,{label}")
+    (train / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    boxes = []
+    for index, (photo, label) in enumerate(photos * 2):
+        photo.resize((64, 64)).save(val / f"v{index}.png")
+        boxes.append(f"v{index}.png,{label},64,64,8,4,60,62")
+    (val / "boxes.csv").write_text("file,label,orig_width,orig_height,x0,y0,x1,y1\n" + "\n".join(boxes) + "\n")
+    return train, val
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine, two threads spin against each other and run 3x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return make_tiny_data(tmp_path_factory.mktemp("tiny"))
+
+
+def options(train: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(train), "--out", str(out), "--no-progress", "--seed", "3", *TINY_MODEL, *extra]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_twenty_steps_lower_the_loss_and_write_a_model_that_loads(tiny_data, tmp_path, blackbox):
+    train, val = tiny_data
+    out = tmp_path / "run"
+    code = main(options(train, out, "--val-data", str(val), "--steps", "20", "--batch", "4", "--lr", "1e-3",
+                        "--warmup-steps", "1", "--log-every", "1", "--val-every", "10", "--checkpoint-every", "10"))
+    assert code == 0
+    assert len(read_csv(out / "train.csv")) == 20
+    config = TrainConfig.load(out)
+    trained, card = load_model(out / "model.safetensors", blackbox)
+    torch.manual_seed(config.seed)
+    untrained = build_masker(config, blackbox)  # the run's initial weights (same seed, same order of draws)
+    assert _fixed_batches_loss(config, untrained, blackbox) > _fixed_batches_loss(config, trained, blackbox)
+    assert [int(row["step"]) for row in read_csv(out / "val.csv")] == [10, 20]
+    assert card["training"]["steps"] == 20 and card["training"]["images_seen"] == 80
+    assert card["training"]["preset"] == "default" and card["training"]["best_step"] in (10, 20)
+    assert {"loc_error_paper", "loc_error_mean", "saliency_metric", "mean_mask", "mask_fake", "held_out"} <= set(
+        card["evaluation"]
+    )
+    assert card["evaluation"]["images"] == 4
+    with torch.no_grad():
+        mask = trained(torch.rand(1, 3, 64, 64), torch.tensor([281]))
+    assert mask.shape == (1, 1, 64, 64)
+    assert (out / "config.json").is_file() and (out / "grid.png").is_file()
+
+
+@torch.no_grad()
+def _fixed_batches_loss(config: TrainConfig, masker, blackbox) -> float:
+    """The objective on the batches of steps 0..4 (the same crops, classes and alternatives for every masker)."""
+    data = load_training_set(Path(config.data), blackbox, torch.device("cpu"), config.short_side, progress=False)
+    augmenter = BatchAugmenter(data.images, torch.device("cpu"), config.image_size, (config.crop_scale_min, 1.0))
+    masker.eval()  # batch-norm running statistics: what the model file holds
+    losses = [step_terms(config, step, Distributed(), torch.device("cpu"), False, augmenter, data.labels,
+                         MaskerStep(masker), blackbox)[0]["loss"].item() for step in range(5)]  # fmt: skip
+    return sum(losses) / len(losses)
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tiny_data, tmp_path):
+    train, _ = tiny_data
+    common = ["--val-data", "none", "--batch", "2", "--lr-schedule", "constant", "--checkpoint-every", "3"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(options(train, straight, *common, "--steps", "6")) == 0
+    assert main(options(train, split, *common, "--steps", "3")) == 0
+    assert main(["--out", str(split), "--resume", "--steps", "6", "--no-progress"]) == 0
+    expected, resumed = load_file(straight / "last.safetensors"), load_file(split / "last.safetensors")
+    assert expected.keys() == resumed.keys()
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+
+
+def test_resume_refuses_changed_options_and_new_runs_refuse_an_old_folder(tiny_data, tmp_path, capsys):
+    train, _ = tiny_data
+    out = tmp_path / "run"
+    assert main(options(train, out, "--val-data", "none", "--batch", "2", "--steps", "1")) == 0
+    assert main(["--out", str(out), "--resume", "--lr", "0.1"]) == 1
+    assert "cannot change: lr" in capsys.readouterr().err
+    assert main(options(train, out, "--val-data", "none", "--steps", "1")) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "empty"), "--resume"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_resume_after_a_kill(tiny_data, tmp_path):
+    train, _ = tiny_data
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "trainer", "train", *options(train, out, "--val-data", "none", "--batch", "2",
+               "--steps", "1000", "--checkpoint-every", "2", "--log-every", "1", "--threads", "1")]  # fmt: skip
+    process = subprocess.Popen(command, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _checkpoint_step_at_least(out, 4):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    saved_step = torch.load(out / "checkpoint.pt", weights_only=True)["run"]["step"]
+    assert saved_step >= 4
+    assert main(["--out", str(out), "--resume", "--steps", str(saved_step + 2), "--no-progress"]) == 0
+    steps = [int(row["step"]) for row in read_csv(out / "train.csv")]
+    assert steps == list(range(1, saved_step + 3))  # rows after the checkpoint were dropped, then continued
+    card = load_model(out / "model.safetensors")[1]
+    assert card["training"]["steps"] == saved_step + 2
+
+
+def _checkpoint_step_at_least(out: Path, step: int) -> bool:
+    try:
+        return torch.load(out / "checkpoint.pt", weights_only=True)["run"]["step"] >= step
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return False
+
+
+def test_time_budget_stops_cleanly(tiny_data, tmp_path):
+    train, _ = tiny_data
+    out = tmp_path / "budget"
+    assert main(options(train, out, "--val-data", "none", "--batch", "2", "--steps", "100000",
+                        "--time-budget", "0.25")) == 0  # fmt: skip
+    card = load_model(out / "model.safetensors")[1]
+    assert card["training"]["stopped_by"] == "time budget" and 0 < card["training"]["steps"] < 100000
+
+
+def test_bad_data_is_a_clear_error(tmp_path, capsys):
+    assert main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_data_order_splits_each_global_batch_between_processes():
+    first = batch_indices(0, 5, count=40, batch=4, ranks=Distributed(0, 2))
+    second = batch_indices(0, 5, count=40, batch=4, ranks=Distributed(1, 2))
+    assert set(first.tolist()).isdisjoint(second.tolist())
+    epoch = torch.cat([batch_indices(0, step, count=40, batch=4, ranks=Distributed()) for step in range(10)])
+    assert sorted(epoch.tolist()) == list(range(40))  # every image once per epoch
