@@ -150,6 +150,34 @@ def test_switching_views_and_fill_changes_the_pixels_shown(qtbot, player):
     assert all(view.isVisible() for view in player.grid.views.values())
 
 
+def test_opacity_changes_the_overlay(qtbot, player):
+    pause_on(qtbot, player, 12)
+    player.state.update(opacity=0.5)
+    qtbot.waitUntil(lambda: explained(player, 12), timeout=WAIT_MS)
+    before = player.current_result.explanation.overlay
+    with qtbot.waitSignal(player.result_shown, timeout=WAIT_MS):
+        player.view_controls.opacity_slider.setValue(0.0)  # no heat at all: the overlay is the frame
+    assert player.state.opacity == 0.0
+    after = player.current_result.explanation.overlay
+    assert not np.array_equal(after, before)
+    assert np.array_equal(player.grid.views["overlay"].array, after)
+    player.state.update(opacity=0.5)
+
+
+def test_live_evidence_shows_the_three_probabilities(qtbot, player):
+    pause_on(qtbot, player, 12)
+    player.view_controls.evidence_check.setChecked(True)
+    qtbot.waitUntil(lambda: player.current_result.explanation.probabilities is not None, timeout=WAIT_MS)
+    probabilities = player.current_result.explanation.probabilities
+    shown = player.evidence.values()
+    for key in ("frame", "preserved", "destroyed"):
+        assert shown[key] == f"{probabilities[key]:.3f}"
+        assert player.evidence.bars[key].value() == round(probabilities[key] * 1000)
+    player.view_controls.evidence_check.setChecked(False)
+    qtbot.waitUntil(lambda: player.current_result.explanation.probabilities is None, timeout=WAIT_MS)
+    assert set(player.evidence.values().values()) == {"off"}
+
+
 def test_box_option_draws_on_the_overlay(qtbot, player):
     pause_on(qtbot, player, 12)
     overlay = player.grid.views["overlay"]
@@ -292,6 +320,22 @@ def test_unknown_class_on_the_command_line(qtbot, make_window, video_file, tmp_p
     assert any("no class named 'flibbertigibbet'" in text for text in window.problems)
     _apply_arguments(parse_args(["--class", "tabby"]), window.state, window)
     assert window.state.target == 281
+
+
+def test_a_file_dropped_on_the_window_opens(qtbot, make_window, video_file, tmp_path):
+    from PyQt6.QtCore import QMimeData, QPointF, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    path = tmp_path / "still.png"
+    cv2.imwrite(str(path), np.full((40, 60, 3), 200, np.uint8))
+    window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
+    qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4", timeout=WAIT_MS)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    drop = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.state.source_label == "still.png", timeout=WAIT_MS)
 
 
 def test_still_image_is_shown_once_and_not_played(qtbot, make_window, video_frames, tmp_path):
