@@ -48,7 +48,7 @@ class TorchCpuBackend(Backend):
         return _outputs(graph, self.modules[graph](**feed))
 
 
-class _HalfGraph(nn.Module):
+class HalfGraph(nn.Module):
     """FP32 images in, the module in FP16 and channels_last, FP32 outputs (the mask ratio is FP32 inside)."""
 
     def __init__(self, module: nn.Module) -> None:
@@ -112,8 +112,8 @@ class TorchCudaBackend(Backend):
         torch.backends.cudnn.benchmark = True
         # A copy: halving the caller's modules in place would change the FP32 reference under its feet.
         self.modules: dict[str, nn.Module] = {
-            "saliency": _HalfGraph(copy.deepcopy(graphs.saliency)).to(self.device).eval(),
-            "classifier": _HalfGraph(copy.deepcopy(graphs.classifier)).to(self.device).eval(),
+            "saliency": HalfGraph(copy.deepcopy(graphs.saliency)).to(self.device).eval(),
+            "classifier": HalfGraph(copy.deepcopy(graphs.classifier)).to(self.device).eval(),
         }
         self.captured: dict[tuple[str, int], Callable[..., torch.Tensor | tuple[torch.Tensor, ...]]] = {}
         self.notes: list[str] = []

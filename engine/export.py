@@ -1,0 +1,296 @@
+"""ONNX export of a model's two graphs (engine.graphs), FP32 and FP16, each checked against PyTorch.
+
+FP16 follows what TensorRT 10.12+ / 11 build from (strongly typed networks, no FP16 builder flag): the graph itself
+is FP16 (exported from the half model), its inputs and outputs stay FP32 (casts at the edges), and the mask ratio
+|C0| / (|C0| + |C1| + eps) stays FP32 (`MaskRatio` casts the head's output to float before dividing).
+
+Checks, with ONNX Runtime on the CPU against the FP32 PyTorch graph (Polygraphy-style comparator):
+- FP32: max abs difference of the mask and of the logits (pass: < 1e-4 on the mask);
+- FP16: IoU of the masks thresholded at 0.5 (pass: > 0.98) and mean abs difference.
+
+ONNX files are cached in `cache_dir()/onnx/<model key>/` (atomic writes; a file that does not load is re-exported).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from engine.backends.base import ModelGraphs
+from engine.errors import ModelFileError
+from engine.graphs import MaskRatio
+
+OPSET = 17
+EXPORT_VERSION = "1"  # bump when the exported graphs change, so that caches are refreshed
+PRECISIONS = ("fp32", "fp16")
+GRAPH_IO = {
+    "saliency": (("image", "target"), ("mask_low", "logits")),
+    "classifier": (("image",), ("logits",)),
+}
+FP32_MAX_ABS = 1e-4
+FP16_MIN_IOU = 0.98
+
+
+@dataclass
+class ExportCheck:
+    """How an exported graph compares with PyTorch FP32 on the same inputs.
+
+    The mask is M = |C0| / (|C0| + |C1| + eps): where both head channels are close to zero, a 1e-5 difference in
+    them (normal between two FP32 libraries) moves M by far more. `max_abs_diff` is over all pixels;
+    `conditioned_max_abs_diff` leaves out the pixels whose |C0| + |C1| is below 5% of its median (their share is
+    `ill_conditioned`), and is what the FP32 check gates on.
+    """
+
+    graph: str
+    precision: str
+    max_abs_diff: float  # of the mask (saliency) or the logits (classifier)
+    mean_abs_diff: float
+    conditioned_max_abs_diff: float
+    ill_conditioned: float  # fraction of mask pixels left out of conditioned_max_abs_diff
+    iou: float | None  # masks at 0.5, saliency only
+    top1_agreement: float  # fraction of images where ONNX and PyTorch give the same top-1
+    passed: bool
+
+    def describe(self) -> str:
+        iou = f", mask IoU@0.5 {self.iou:.4f}" if self.iou is not None else ""
+        conditioned = (
+            f" ({self.conditioned_max_abs_diff:.2e} without the {self.ill_conditioned:.2%} ill-conditioned pixels)"
+            if self.graph == "saliency"
+            else ""
+        )
+        verdict = "ok" if self.passed else "FAILED"
+        return (
+            f"{self.graph} {self.precision}: max abs diff {self.max_abs_diff:.2e}{conditioned}, mean abs diff "
+            f"{self.mean_abs_diff:.2e}{iou}, top-1 agreement {self.top1_agreement:.0%} -> {verdict}"
+        )
+
+
+def example_feed(graph: str, input_size: int, batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    feed = {"image": torch.rand(batch, 3, input_size, input_size, generator=generator)}
+    if graph == "saliency":
+        feed["target"] = torch.tensor([-1] + [281 + i for i in range(batch - 1)], dtype=torch.long)
+    return feed
+
+
+def export_fp32(module: nn.Module, graph: str, input_size: int) -> onnx.ModelProto:
+    """The ONNX graph of `module` ("saliency" or "classifier") with FP32 inputs, batch dimension dynamic."""
+    inputs, outputs = GRAPH_IO[graph]
+    feed = example_feed(graph, input_size)
+    buffer = io.BytesIO()
+    dynamic = {name: {0: "batch"} for name in (*inputs, *outputs)}
+    with torch.no_grad(), warnings.catch_warnings():
+        # On purpose: the TorchScript exporter needs no onnxscript and keeps node names stable. Its tracer warns
+        # about the shape checks in the models, which are constants for the fixed S x S input.
+        warnings.filterwarnings(
+            "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+        )
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        torch.onnx.export(
+            module.eval(),
+            tuple(feed[name] for name in inputs),
+            buffer,
+            input_names=list(inputs),
+            output_names=list(outputs),
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed, stable node layout
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(model)
+    return model
+
+
+def ratio_nodes(model: onnx.ModelProto, output: str = "mask_low") -> list[onnx.NodeProto]:
+    """The nodes between the last convolution and `output`: the mask ratio (must compute in FP32)."""
+    producers = {name: node for node in model.graph.node for name in node.output}
+    found: list[onnx.NodeProto] = []
+    pending = [output]
+    seen: set[str] = set()
+    while pending:
+        node = producers.get(pending.pop())
+        if node is None or node.name in seen or node.op_type == "Conv":
+            continue
+        seen.add(node.name)
+        found.append(node)
+        pending.extend(node.input)
+    return found
+
+
+def export_graph(module: nn.Module, graph: str, input_size: int, precision: str) -> onnx.ModelProto:
+    """FP32: the module as is. FP16: a half copy of it, FP32 at the inputs, outputs and in the mask ratio."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision == "fp16":
+        from engine.backends.torch import HalfGraph
+
+        module = HalfGraph(copy.deepcopy(module).float())
+    return export_fp32(module, graph, input_size)
+
+
+# --- the comparator ----------------------------------------------------------------------------------------------
+
+
+def run_onnx(
+    model: onnx.ModelProto | Path, feed: dict[str, torch.Tensor], threads: int = 0
+) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {name: tensor.numpy() for name, tensor in feed.items()})
+
+
+def compare(
+    module: nn.Module,
+    model: onnx.ModelProto | Path,
+    graph: str,
+    precision: str,
+    input_size: int,
+    batch: int = 2,
+    images: torch.Tensor | None = None,
+) -> ExportCheck:
+    """Run PyTorch FP32 and the ONNX graph on the same images (random ones unless given) and compare them."""
+    feed = example_feed(graph, input_size, batch)
+    if images is not None:
+        feed["image"] = images
+        if graph == "saliency":
+            feed["target"] = torch.full((images.shape[0],), -1, dtype=torch.long)
+    expected_np, denominator = reference_outputs(module, feed)
+    actual = run_onnx(model, feed)
+    reference, result = expected_np[0], actual[0]  # mask_low (saliency) or logits (classifier)
+    difference = np.abs(reference - result)
+    well_conditioned = np.ones_like(difference, dtype=bool)
+    if graph == "saliency" and denominator is not None:
+        well_conditioned = conditioned_pixels(denominator)
+    conditioned_max = float(difference[well_conditioned].max()) if well_conditioned.any() else 0.0
+    top1 = float(np.mean(expected_np[-1].argmax(1) == actual[-1].argmax(1)))
+    iou = mask_iou(reference, result) if graph == "saliency" else None
+    if precision == "fp32":
+        passed = conditioned_max < (FP32_MAX_ABS if graph == "saliency" else 1e-3)
+    else:
+        passed = iou > FP16_MIN_IOU if iou is not None else top1 == 1.0
+    return ExportCheck(
+        graph,
+        precision,
+        max_abs_diff=float(difference.max()),
+        mean_abs_diff=float(difference.mean()),
+        conditioned_max_abs_diff=conditioned_max,
+        ill_conditioned=float(1 - well_conditioned.mean()),
+        iou=iou,
+        top1_agreement=top1,
+        passed=passed,
+    )
+
+
+def reference_outputs(
+    module: nn.Module, feed: dict[str, torch.Tensor]
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """PyTorch FP32 outputs of `module`, and |C0| + |C1| of its mask ratio (None for the classifier)."""
+    denominators: list[torch.Tensor] = []
+
+    def keep_denominator(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
+        denominators.append(inputs[0].float().abs().sum(1, keepdim=True))
+
+    hooks = [
+        ratio.register_forward_hook(keep_denominator)
+        for ratio in module.modules()
+        if isinstance(ratio, MaskRatio)
+    ]
+    try:
+        with torch.no_grad():
+            expected = module.eval()(**feed)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    expected_list = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    outputs = [tensor.float().numpy() for tensor in expected_list]
+    return outputs, (denominators[0].numpy() if denominators else None)
+
+
+def conditioned_pixels(denominator: np.ndarray, fraction: float = 0.05) -> np.ndarray:
+    """Pixels where |C0| + |C1| is at least `fraction` of its median: there M is stable to small differences."""
+    return denominator >= fraction * np.median(denominator)
+
+
+def mask_iou(first: np.ndarray, second: np.ndarray, threshold: float = 0.5) -> float:
+    a, b = first >= threshold, second >= threshold
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+# --- the cache -----------------------------------------------------------------------------------------------------
+
+
+def onnx_cache_path(graphs: ModelGraphs, graph: str, precision: str, root: Path | None = None) -> Path:
+    from engine.paths import cache_dir
+
+    folder = (root or cache_dir()) / "onnx" / f"{graphs.key[:24]}-v{EXPORT_VERSION}-opset{OPSET}"
+    return folder / f"{graph}-{precision}.onnx"
+
+
+def cached_onnx(graphs: ModelGraphs, graph: str, precision: str, root: Path | None = None) -> Path:
+    """The ONNX file of `graph` at `precision`, exported on first use; a damaged cached file is re-exported."""
+    path = onnx_cache_path(graphs, graph, precision, root)
+    if path.exists():
+        try:
+            onnx.checker.check_model(str(path))
+            return path
+        except Exception:  # noqa: BLE001 (onnx raises several untyped errors for damaged files)
+            path.unlink(missing_ok=True)  # damaged (interrupted copy, disk error): rebuild, never trust it
+    module = graphs.saliency if graph == "saliency" else graphs.classifier
+    model = export_graph(module, graph, graphs.input_size, precision)
+    write_atomic(path, model.SerializeToString())
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_model(
+    graphs: ModelGraphs, out_dir: Path, precisions: tuple[str, ...] = PRECISIONS
+) -> list[tuple[Path, ExportCheck]]:
+    """Export both graphs at each precision into `out_dir`, check each one; raise if a check fails."""
+    results = []
+    for precision in precisions:
+        for graph in GRAPH_IO:
+            module = graphs.saliency if graph == "saliency" else graphs.classifier
+            model = export_graph(module, graph, graphs.input_size, precision)
+            path = out_dir / f"{graph}-{precision}.onnx"
+            write_atomic(path, model.SerializeToString())
+            check = compare(module, path, graph, precision, graphs.input_size)
+            if not check.passed:
+                raise ModelFileError(f"the exported {path.name} does not match PyTorch: {check.describe()}")
+            results.append((path, check))
+    return results
