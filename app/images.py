@@ -17,8 +17,8 @@ def to_qimage(array: np.ndarray) -> QImage:
         raise ValueError(f"expected uint8 pixels, got {array.dtype}")
     if array.ndim == 2:
         height, width = array.shape
-        return QImage(array.data, width, height, array.strides[0], QImage.Format.Format_Grayscale8)
+        return QImage(array.data, width, height, array.strides[0], QImage.Format.Format_Grayscale8)  # type: ignore[call-overload]  # buffer protocol
     if array.ndim == 3 and array.shape[2] == 3:
         height, width, _ = array.shape
-        return QImage(array.data, width, height, array.strides[0], QImage.Format.Format_RGB888)
+        return QImage(array.data, width, height, array.strides[0], QImage.Format.Format_RGB888)  # type: ignore[call-overload]  # buffer protocol
     raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {array.shape}")

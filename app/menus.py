@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,7 @@ def build(window: MainWindow) -> dict[str, QAction]:
 
     view = _menu(menu_bar.addMenu("&View"))
     for number, name in enumerate(LAYOUTS, start=1):
-        add(view, f"layout_{name}", LAYOUT_TITLES[name], lambda name=name: state.update(layout=name), f"Ctrl+{number}")
+        add(view, f"layout_{name}", LAYOUT_TITLES[name], partial(state.update, layout=name), f"Ctrl+{number}")
     add(view, "box", "&Box around the mask", lambda: state.update(show_box=not state.show_box), "Ctrl+B")
     _radio_menu(_menu(view.addMenu("&Fill")), FILLS, lambda: state.fill, lambda name: state.update(fill=name), window)
 
@@ -87,11 +88,17 @@ def _radio_menu(menu: QMenu, names: tuple[str, ...], current: Callable[[], str],
     """A menu of exclusive choices that shows the current one each time it opens."""
     group = QActionGroup(window)
     for name in names:
-        action = QAction(name, window, checkable=True)
+        action = QAction(name, window)
+        action.setCheckable(True)
         action.triggered.connect(lambda _checked=False, name=name: choose(name))
         group.addAction(action)
         menu.addAction(action)
-    menu.aboutToShow.connect(lambda: [a.setChecked(a.text() == current()) for a in group.actions()])
+
+    def show_current() -> None:
+        for action in group.actions():
+            action.setChecked(action.text() == current())
+
+    menu.aboutToShow.connect(show_current)
 
 
 def _fill_camera_menu(menu: QMenu, window: MainWindow) -> None:

@@ -182,6 +182,7 @@ class VideoFileSource(FrameSource):
         return bgr if ok else None
 
     def read(self) -> Frame | None:
+        bgr: np.ndarray | None
         if self._pending_first is not None:
             bgr, self._pending_first = self._pending_first, None
         else:

@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
         self.shown = RateMeter()
         self.classes = imagenet_classes()  # until the model says which black box it explains
         self._build()
-        self.actions = menus.build(self)
+        self.menu_actions = menus.build(self)
         self._connect()
         self.setAcceptDrops(True)
         self.setWindowTitle("Live saliency explainer")

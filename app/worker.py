@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from app.sources import FrameSource, VideoFileSource, open_source
+from app.sources import FrameSource, ImageSource, VideoFileSource, open_source
 from app.stats import RateMeter
 from engine.errors import SaliencyError, UnknownClassError, VideoError
 from engine.paths import DEMO_CLIP
@@ -243,7 +243,7 @@ class PipelineWorker(QThread):
     def _info(self, note: str = "") -> SourceInfo:
         assert self._source is not None
         source = self._source
-        path = str(Path(source.path).resolve()) if isinstance(getattr(source, "path", None), Path) else ""
+        path = str(source.path.resolve()) if isinstance(source, (VideoFileSource, ImageSource)) else ""
         return SourceInfo(self._generation, source.kind, source.label, source.frame_count, source.fps, note, path)
 
     def _close_source(self) -> None:

@@ -24,7 +24,7 @@ class ViewControls(QGroupBox):
         self.fill_combo.setToolTip("What replaces the removed pixels in the preserved and destroyed views")
         self.opacity_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0.0, 1.0)
-        self.opacity_slider.setSingleStep(0.05)
+        self.opacity_slider.setSingleStep(0.05)  # type: ignore[arg-type]  # a double slider
         self.box_check = QCheckBox("Box around mask \u2265 0.5")
         self.evidence_check = QCheckBox("Live evidence (3 black-box passes)")
         form = QFormLayout(self)

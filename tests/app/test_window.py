@@ -85,10 +85,10 @@ def test_scrubbing_shows_exactly_frame_k_and_its_explanation(qtbot, player, vide
     assert np.array_equal(player.grid.views["mask"].array, result.explanation.mask_image)
     assert player.player.slider.value() == 27 and "frame 27 / 39" in player.player.position_label.text()
 
-    player.actions["next"].trigger()  # Right arrow
+    player.menu_actions["next"].trigger()  # Right arrow
     qtbot.waitUntil(lambda: explained(player, 28), timeout=WAIT_MS)
     assert np.array_equal(player.current_result.frame, video_frames[28])
-    player.actions["previous"].trigger()  # Left arrow
+    player.menu_actions["previous"].trigger()  # Left arrow
     qtbot.waitUntil(lambda: explained(player, 27), timeout=WAIT_MS)
     assert np.array_equal(player.current_result.frame, video_frames[27])
 
@@ -146,7 +146,7 @@ def test_switching_views_and_fill_changes_the_pixels_shown(qtbot, player):
     assert player.grid.views["mask"].isVisible() and not player.grid.views["overlay"].isVisible()
     qtbot.wait(50)
     assert not np.array_equal(pixels(player.grid), whole_grid), "switching to one large view changed nothing"
-    player.actions["layout_grid"].trigger()
+    player.menu_actions["layout_grid"].trigger()
     assert all(view.isVisible() for view in player.grid.views.values())
 
 
@@ -200,7 +200,7 @@ def test_snapshot_writes_a_png(qtbot, player, tmp_path):
     assert image is not None and image.shape == (2 * 64, 2 * 96, 3)  # the 2x2 grid at frame resolution
 
     set_snapshot_folder(player.store, tmp_path / "quick")
-    player.actions["snapshot"].trigger()  # Ctrl+S: a time-stamped file in the snapshot folder
+    player.menu_actions["snapshot"].trigger()  # Ctrl+S: a time-stamped file in the snapshot folder
     saved = list((tmp_path / "quick").glob("snapshot-*-frame7.png"))
     assert len(saved) == 1 and cv2.imread(str(saved[0])) is not None
 
@@ -248,7 +248,7 @@ def test_gui_thread_stays_responsive_while_the_worker_runs_flat_out(qtbot, playe
 def test_without_loop_playback_stops_at_the_end_and_play_starts_again(qtbot, make_window, video_file, tmp_path):
     window = make_window(str(video_file), model=tmp_path / "absent.safetensors", loop=False)
     qtbot.waitUntil(lambda: not window.state.playing and window.state.frame_index == 39, timeout=WAIT_MS)
-    window.actions["play"].trigger()  # Space
+    window.menu_actions["play"].trigger()  # Space
     qtbot.waitUntil(lambda: window.state.playing and (window.state.frame_index or 0) < 39, timeout=WAIT_MS)
     window.player.loop_box.setChecked(True)
     assert window.state.loop and window.worker.loop
