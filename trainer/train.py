@@ -36,7 +36,7 @@ from trainer.data import BatchAugmenter, TrainingSet, load_training_set
 from trainer.evidence import random_alternative, remove_evidence
 from trainer.objective import objective
 from trainer.runlog import TERMS, CsvLog, RunningTerms, curve_summary
-from trainer.validation import held_out, open_validation, validate
+from trainer.validation import held_out, open_validation, selection_fingerprint, validate
 
 TRAIN_COLUMNS = ["step", "images_seen", "elapsed_s", "lr", *TERMS, "mask_true", "mask_fake", "images_per_s"]
 VAL_COLUMNS = ["step", "images_seen", "le_paper", "le_mean", "saliency", "empty_masks", "mask_true", "mask_fake",
@@ -126,7 +126,7 @@ def train(args, argv: list[str], started: float) -> int:
     validation = None
     if ranks.main and config.val_data != "none":
         validation = open_validation(config.val_data)
-        log(f"validation: the first {config.val_limit or len(validation)} images of {config.val_data} "
+        log(f"validation: the first {min(config.val_limit or len(validation), len(validation))} images of {config.val_data} "
             f"every {config.val_every} steps")
 
     trainable = [p for p in masker.parameters() if p.requires_grad]
@@ -312,6 +312,9 @@ class TrainingLoop:
                     seconds = time.monotonic() - window_start
                     row = self.log_row(running.means(), lr, window_images / max(seconds, 1e-9))
                     bar.set_postfix_str(_postfix(row), refresh=False)
+                    if not config.progress and self.ranks.main:  # logs without a bar (batch jobs): one line each
+                        print(f"step {state.step}/{config.steps} {row['elapsed_s']:.0f}s lr {lr:.2e} {_postfix(row)}",
+                              flush=True)  # fmt: skip
                     running.reset()
                     window_start, window_images = time.monotonic(), 0
                 if config.val_every > 0 and state.step % config.val_every == 0:
@@ -465,6 +468,7 @@ def evaluate_all(config: TrainConfig, blackbox: BlackBox, masker: Masker, device
             f"error) on the first {best['summary']['images']} of these images; held_out: the other images"
         )
         evaluation["held_out"] = held_out(result, best["summary"])
+        evaluation["selection_images"] = selection_fingerprint(dataset, config.val_limit or None)
     evaluation["command"] = f"python -m trainer evaluate --model MODEL --data {config.val_data} --methods model,center"
     return evaluation
 
@@ -497,6 +501,7 @@ def training_card(config: TrainConfig, training_set: TrainingSet, loop: Training
         "amp": "bf16" if amp else "off",
         "wall_seconds": round(loop.elapsed(), 1),
         "best_step": state.best["step"] if state.best else None,
+        "best_validation": state.best["summary"] if state.best else None,
         "curves": {"train": curve_summary(state.curve), "validation": state.validations},
         "command": "python -m trainer train " + shlex.join(argv),
         "config": config.to_dict(),

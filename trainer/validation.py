@@ -8,6 +8,7 @@ mean mask for a wrong class (the model must answer "nothing" for a class that is
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import torch
@@ -18,6 +19,12 @@ from trainer.boxes import EvalDataset, open_dataset
 
 def open_validation(folder: str) -> EvalDataset:
     return open_dataset(folder)
+
+
+def selection_fingerprint(dataset: EvalDataset, limit: int | None) -> dict:
+    """Which images validations chose the best weights on: the first `limit` files, by count and name hash."""
+    files = [record.file for record in list(dataset)[: limit or len(dataset)]]
+    return {"images": len(files), "files_sha256": hashlib.sha256("\n".join(files).encode()).hexdigest()}
 
 
 def fake_classes(labels: list[int], num_classes: int, offset: int = 0) -> list[int]:

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from engine.modelfile import load_model
 from trainer.config import TrainConfig
 from trainer.data import BatchAugmenter, load_training_set
+from trainer.finalise import main as finalise
 from trainer.train import Distributed, MaskerStep, batch_indices, build_masker, main, step_terms
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,13 @@ def test_twenty_steps_lower_the_loss_and_write_a_model_that_loads(tiny_data, tmp
         mask = trained(torch.rand(1, 3, 64, 64), torch.tensor([281]))
     assert mask.shape == (1, 1, 64, 64)
     assert (out / "config.json").is_file() and (out / "grid.png").is_file()
+
+    shipped = tmp_path / "shipped" / "tiny.safetensors"
+    assert finalise([str(out / "model.safetensors"), "--to", str(shipped), "--evaluate", str(val), "--device", "cpu"]) == 0
+    _, shipped_card = load_model(shipped, blackbox)
+    assert shipped_card["training"] == card["training"] and shipped_card["weights_sha256"] == card["weights_sha256"]
+    assert shipped_card["evaluation"]["during_training"]["images"] == 4
+    assert (shipped.parent / "tiny.card.json").is_file()
 
 
 @torch.no_grad()
