@@ -78,13 +78,17 @@ def pixel_bounds(box: np.ndarray, width: int, height: int) -> tuple[int, int, in
 
 
 def crop_resize(image: np.ndarray, box: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """uint8 (H, W, 3) -> (the box's crop resized to size x size, bicubic, uint8; the box's area fraction)."""
+    """uint8 (H, W, 3) -> (the box's crop resized to size x size, bicubic, uint8; the box's area fraction).
+
+    The crop is taken at the rounded pixel bounds; the area is the box's own (inside the image), so the Center box
+    has a = 0.5 exactly."""
     height, width = image.shape[:2]
     x0, y0, x1, y1 = pixel_bounds(box, width, height)
     crop = image[y0:y1, x0:x1]
     # cv2's bicubic on uint8 saturates to 0..255 (the clamp the reference numbers were computed with)
     resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
-    area = (x1 - x0) * (y1 - y0) / (width * height)
+    left, top, right, bottom = np.clip(np.asarray(box, dtype=float), 0, [width, height, width, height])
+    area = max(right - left, 0.0) * max(bottom - top, 0.0) / (width * height)
     return resized, area
 
 

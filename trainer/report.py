@@ -104,7 +104,7 @@ def contact_sheet(entries: list[dict], labels: list[str], path: Path) -> Path:
     height, width = entries[0]["image"].shape[:2]
     tiles_per_row = 1 + len(labels)
     sheet = np.full((HEADER + len(entries) * height, tiles_per_row * width, 3), 255, np.uint8)
-    for column, text in enumerate(["image + GT boxes", *labels]):
+    for column, text in enumerate(["GT boxes green, paper box red, mean box yellow", *labels]):
         _put_label(sheet, text, column * width, width)
     for row, entry in enumerate(entries):
         top = HEADER + row * height

@@ -100,6 +100,8 @@ def test_crop_resize_area_and_clamping():
     assert crop.shape == (16, 16, 3) and crop.dtype == np.uint8
     assert area == pytest.approx(20 * 20 / (20 * 40))
     assert crop[:, 0].max() == 0 and crop[:, -1].min() == 255
+    _, area = crop_resize(image, np.array([10.4, -5.0, 30.0, 20.0]), 16)  # the box's own area, inside the image
+    assert area == pytest.approx(19.6 * 20 / (20 * 40))
 
 
 def test_saliency_metric_formula():
