@@ -102,10 +102,13 @@ class Explainer:
         opacity: float = 0.5,
         evidence: bool = True,
         batch_sizes: tuple[int, ...] = (1,),
+        backend_options: dict[str, Any] | None = None,
     ) -> None:
         model = load_masker(model_path)
         name = Path(model_path).stem if model_path is not None else default_model_path().stem
-        self._setup(model.masker, model.blackbox, name, backend, fill, opacity, evidence, batch_sizes)
+        self._setup(
+            model.masker, model.blackbox, name, backend, fill, opacity, evidence, batch_sizes, backend_options
+        )
 
     @classmethod
     def from_masker(
@@ -119,10 +122,13 @@ class Explainer:
         opacity: float = 0.5,
         evidence: bool = True,
         batch_sizes: tuple[int, ...] = (1,),
+        backend_options: dict[str, Any] | None = None,
     ) -> Explainer:
         """An Explainer for a masker already in memory (e.g. an untrained one, for benchmarks)."""
         explainer = cls.__new__(cls)
-        explainer._setup(masker, blackbox, name, backend, fill, opacity, evidence, batch_sizes)
+        explainer._setup(
+            masker, blackbox, name, backend, fill, opacity, evidence, batch_sizes, backend_options
+        )
         return explainer
 
     def _setup(
@@ -135,6 +141,7 @@ class Explainer:
         opacity: float,
         evidence: bool,
         batch_sizes: tuple[int, ...],
+        backend_options: dict[str, Any] | None,
     ) -> None:
         from engine.backends import create_backend, select_backend
         from engine.composite import check_fill
@@ -148,7 +155,9 @@ class Explainer:
         self.graphs = model_graphs(masker.cpu(), blackbox.cpu(), name=name)
         self.model_description = self.graphs.name
         self.classes = blackbox.classes
-        self.backend = create_backend(self.backend_name, self.graphs, batch_sizes=batch_sizes)
+        self.backend = create_backend(
+            self.backend_name, self.graphs, batch_sizes=batch_sizes, **(backend_options or {})
+        )
         self.pipeline = Pipeline(self.backend, self.graphs, self.classes)
         self.pipeline.warm_up()
 

@@ -88,7 +88,7 @@ def export_fp32(module: nn.Module, graph: str, input_size: int) -> onnx.ModelPro
     """The ONNX graph of `module` ("saliency" or "classifier") with FP32 inputs, batch dimension dynamic."""
     inputs, outputs = GRAPH_IO[graph]
     feed = example_feed(graph, input_size)
-    buffer = io.BytesIO()
+    buffer = io.BytesIO()  # the exporter writes to file-like objects too (its annotation says paths only)
     dynamic = {name: {0: "batch"} for name in (*inputs, *outputs)}
     with torch.no_grad(), warnings.catch_warnings():
         # On purpose: the TorchScript exporter needs no onnxscript and keeps node names stable. Its tracer warns
@@ -100,7 +100,7 @@ def export_fp32(module: nn.Module, graph: str, input_size: int) -> onnx.ModelPro
         torch.onnx.export(
             module.eval(),
             tuple(feed[name] for name in inputs),
-            buffer,
+            buffer,  # type: ignore[arg-type]
             input_names=list(inputs),
             output_names=list(outputs),
             dynamic_axes=dynamic,

@@ -83,10 +83,10 @@ class ClassifierGraph(nn.Module):
 def model_graphs(
     masker: Masker, blackbox: BlackBox, card: dict[str, Any] | None = None, name: str = ""
 ) -> ModelGraphs:
-    """Both graphs of a loaded model (eval mode, CPU, no gradients)."""
+    """Both graphs of a loaded model (eval mode; the backends run them without autograd)."""
     from engine.modelfile import tensors_sha256
 
-    masker = masker.eval().requires_grad_(False)
+    masker = masker.eval()  # no requires_grad_(False): the caller (a trainer, a test) may still train it
     digest = hashlib.sha256()
     digest.update(json.dumps(masker.config.to_dict(), sort_keys=True).encode())
     digest.update(tensors_sha256(masker.trainable_state_dict()).encode())

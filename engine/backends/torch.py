@@ -92,6 +92,7 @@ class TorchCudaBackend(Backend):
     """FP16 PyTorch on an NVIDIA GPU: half model, channels_last, one CUDA graph per batch size.
 
     Batch sizes that were not captured (or a capture that fails) run eagerly; a failed capture is logged once.
+    `precision="fp32", cuda_graphs=False` is plain eager FP32: the benchmark's reference on the GPU.
     """
 
     name = "torch-cuda"
@@ -101,6 +102,7 @@ class TorchCudaBackend(Backend):
         graphs: ModelGraphs,
         batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
         cuda_graphs: bool = True,
+        precision: str = "fp16",
     ) -> None:
         super().__init__(graphs, batch_sizes)
         available = self.availability()
@@ -110,10 +112,14 @@ class TorchCudaBackend(Backend):
             raise BackendUnavailableError(f"torch-cuda: {available.reason}")
         self.device = torch.device("cuda", torch.cuda.current_device())
         torch.backends.cudnn.benchmark = True
-        # A copy: halving the caller's modules in place would change the FP32 reference under its feet.
+        if precision not in ("fp16", "fp32"):
+            raise ValueError(f"precision must be fp16 or fp32, not {precision!r}")
+        self.precision = precision
+        # A copy: converting the caller's modules in place would change the CPU reference under its feet.
+        wrap: Callable[[nn.Module], nn.Module] = HalfGraph if precision == "fp16" else (lambda module: module)
         self.modules: dict[str, nn.Module] = {
-            "saliency": HalfGraph(copy.deepcopy(graphs.saliency)).to(self.device).eval(),
-            "classifier": HalfGraph(copy.deepcopy(graphs.classifier)).to(self.device).eval(),
+            "saliency": wrap(copy.deepcopy(graphs.saliency)).to(self.device).eval(),
+            "classifier": wrap(copy.deepcopy(graphs.classifier)).to(self.device).eval(),
         }
         self.captured: dict[tuple[str, int], Callable[..., torch.Tensor | tuple[torch.Tensor, ...]]] = {}
         self.notes: list[str] = []
@@ -164,7 +170,8 @@ class TorchCudaBackend(Backend):
 
     def describe(self) -> str:
         graphs = sorted(f"{graph}@{batch}" for graph, batch in self.captured)
-        return f"torch-cuda FP16 channels_last, CUDA graphs: {', '.join(graphs) or 'none (eager)'}"
+        layout = " channels_last" if self.precision == "fp16" else ""
+        return f"torch-cuda {self.precision.upper()}{layout}, CUDA graphs: {', '.join(graphs) or 'none (eager)'}"
 
     def close(self) -> None:
         self.captured.clear()

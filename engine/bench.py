@@ -1,0 +1,263 @@
+"""`python -m engine bench`: speed of every available backend on this machine, plus the FP32 eager reference.
+
+Per backend:
+- model only: masks per second at batch 1 and batch 8 (the saliency graph on the backend's device, inputs ready);
+- end to end: frames per second on a real video (decode, preprocess, model, upsampling and compositing of every
+  view: overlay, mask, preserved, destroyed; the evidence check off unless --evidence), with the per-stage times;
+- temporal stability: mean absolute change of the mask between consecutive frames (0 = perfectly steady);
+- the ratio to PyTorch eager FP32 on the same device class (torch-cpu for CPU backends, torch-cuda FP32 eager for
+  GPU ones), measured in the same run.
+Each figure is the median over --repeats runs, with the spread (min..max). The table goes to stdout, the full
+results to JSON (--out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.api import Explainer
+from engine.backends import availability
+from engine.models.blackbox import BlackBox
+from engine.models.masker import Masker
+from engine.video import VideoReader
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: a backend with options."""
+
+    label: str
+    backend: str
+    options: dict[str, Any] = field(default_factory=dict)
+    reference: str = ""  # the label this row's ratio is measured against
+    gpu: bool = False
+
+
+VARIANTS = (
+    Variant("torch-cpu", "torch-cpu"),
+    Variant("onnxruntime", "onnxruntime", {}, reference="torch-cpu"),
+    Variant("torch-cuda-fp32-eager", "torch-cuda", {"precision": "fp32", "cuda_graphs": False}, gpu=True),
+    Variant("torch-cuda", "torch-cuda", {}, reference="torch-cuda-fp32-eager", gpu=True),
+    Variant("tensorrt", "tensorrt", {}, reference="torch-cuda-fp32-eager", gpu=True),
+)
+VARIANT_LABELS = tuple(variant.label for variant in VARIANTS)
+
+
+@dataclass
+class Spread:
+    median: float
+    low: float
+    high: float
+    runs: list[float]
+
+    @classmethod
+    def of(cls, runs: list[float]) -> Spread:
+        return cls(statistics.median(runs), min(runs), max(runs), runs)
+
+    def text(self) -> str:
+        digits = 0 if self.median >= 100 else 1
+        return f"{self.median:.{digits}f} ({self.low:.{digits}f}..{self.high:.{digits}f})"
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def model_rates(explainer: Explainer, batch: int, repeats: int, seconds: float) -> Spread:
+    """Masks per second of the saliency graph alone at `batch`, inputs already on the device."""
+    backend = explainer.backend
+    size = explainer.graphs.input_size
+    feed = {
+        "image": torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(
+            backend.device
+        ),
+        "target": torch.full((batch,), -1, dtype=torch.long).to(backend.device),
+    }
+    for _ in range(3):
+        backend.infer("saliency", feed)
+    rates = []
+    for _ in range(repeats):
+        _synchronize(backend.device)
+        start, calls = time.perf_counter(), 0
+        while calls < 3 or time.perf_counter() - start < seconds:
+            backend.infer("saliency", feed)
+            calls += 1
+            if calls % 8 == 0:
+                _synchronize(backend.device)
+        _synchronize(backend.device)
+        rates.append(calls * batch / (time.perf_counter() - start))
+    return Spread.of(rates)
+
+
+def end_to_end(
+    explainer: Explainer, video: Path, frames: int, repeats: int, evidence: bool
+) -> tuple[Spread, dict[str, float], float, int]:
+    """(frames per second, median ms per stage, temporal stability, frames per run) decoding `video`."""
+    rates: list[float] = []
+    stages: dict[str, list[float]] = {}
+    stability = float("nan")
+    count = 0
+    for repeat in range(repeats):
+        masks: list[np.ndarray] = []
+        start = time.perf_counter()
+        count = 0
+        with VideoReader(video) as reader:
+            for frame in reader:
+                if count >= frames:
+                    break
+                explanation = explainer.explain(frame, "auto", evidence=evidence)
+                count += 1
+                if repeat == 0:
+                    masks.append(explanation.mask)
+                    for stage, ms in explanation.timings_ms.items():
+                        stages.setdefault(stage, []).append(ms)
+        rates.append(count / (time.perf_counter() - start))
+        if repeat == 0 and len(masks) > 1:
+            stability = float(np.mean([np.abs(b - a).mean() for a, b in zip(masks, masks[1:])]))
+    return Spread.of(rates), {k: statistics.median(v) for k, v in stages.items()}, stability, count
+
+
+def run_bench(
+    masker: Masker,
+    blackbox: BlackBox,
+    model_name: str,
+    labels: tuple[str, ...],
+    video: Path,
+    frames: int,
+    repeats: int,
+    seconds: float,
+    evidence: bool,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Measure every variant in `labels` that can run here; unavailable ones are listed with the reason."""
+    results: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    for variant in VARIANTS:
+        if variant.label not in labels:
+            continue
+        status = availability(variant.backend)
+        if not status.ok:
+            skipped[variant.label] = status.reason
+            log(f"skip {variant.label}: {status.reason}")
+            continue
+        log(f"measuring {variant.label} ...")
+        with Explainer.from_masker(
+            masker, blackbox, variant.backend, name=model_name, evidence=evidence, batch_sizes=(1, 8),
+            backend_options=variant.options,
+        ) as explainer:  # fmt: skip
+            batch1 = model_rates(explainer, 1, repeats, seconds)
+            batch8 = model_rates(explainer, 8, repeats, seconds)
+            fps, stage_ms, stability, count = end_to_end(explainer, video, frames, repeats, evidence)
+            results.append(
+                {
+                    "label": variant.label,
+                    "backend": explainer.backend.describe(),
+                    "reference": variant.reference,
+                    "masks_per_s_batch1": batch1.__dict__,
+                    "masks_per_s_batch8": batch8.__dict__,
+                    "e2e_fps": fps.__dict__,
+                    "e2e_frames": count,
+                    "stage_ms": stage_ms,
+                    "temporal_stability": stability,
+                }
+            )
+    add_ratios(results)
+    return {
+        "machine": machine_info(),
+        "model": model_name,
+        "video": str(video),
+        "video_size": _video_size(video),
+        "frames": frames,
+        "repeats": repeats,
+        "evidence": evidence,
+        "results": results,
+        "skipped": skipped,
+    }
+
+
+def add_ratios(results: list[dict[str, Any]]) -> None:
+    """Each result's speed-up over its reference row (measured in the same run), where that row exists."""
+    by_label = {result["label"]: result for result in results}
+    for result in results:
+        reference = by_label.get(result["reference"])
+        if reference is not None:
+            result["ratio_vs_reference"] = {
+                key: result[key]["median"] / reference[key]["median"]
+                for key in ("masks_per_s_batch1", "masks_per_s_batch8", "e2e_fps")
+            }
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime
+
+    info: dict[str, Any] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
+    try:
+        info["load_average"] = os.getloadavg()
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _video_size(video: Path) -> str:
+    with VideoReader(video) as reader:
+        return f"{reader.width}x{reader.height}"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The results as a fixed-width text table."""
+    header = (
+        f"{'backend':<24} {'masks/s b1':>20} {'masks/s b8':>20} {'e2e fps':>18} {'x ref (b1/e2e)':>15} "
+        f"{'stability':>9}  stages ms (pre/model/comp{'/evid' if report['evidence'] else ''})"
+    )
+    lines = [header, "-" * len(header)]
+    for result in report["results"]:
+        ratio = result.get("ratio_vs_reference")
+        ratio_text = f"{ratio['masks_per_s_batch1']:.1f}/{ratio['e2e_fps']:.1f}" if ratio else "(reference)"
+        stages = result["stage_ms"]
+        stage_names = ["preprocess", "model", "composite"] + (["evidence"] if report["evidence"] else [])
+        lines.append(
+            f"{result['label']:<24} {Spread(**result['masks_per_s_batch1']).text():>20} "
+            f"{Spread(**result['masks_per_s_batch8']).text():>20} {Spread(**result['e2e_fps']).text():>18} "
+            f"{ratio_text:>15} {result['temporal_stability']:>9.4f}  "
+            + "/".join(f"{stages.get(name, float('nan')):.1f}" for name in stage_names)
+        )
+    for label, reason in report["skipped"].items():
+        lines.append(f"{label:<24} not available: {reason}")
+    machine = report["machine"]
+    lines.append(
+        f"machine: {machine.get('gpu', 'no GPU')}, {machine['cpu_count']} CPU cores, torch {machine['torch']} "
+        f"({machine['torch_threads']} threads), onnxruntime {machine['onnxruntime']}"
+        + (f", load average {machine['load_average'][0]:.1f}" if "load_average" in machine else "")
+    )
+    lines.append(
+        f"model {report['model']}; end to end on {Path(report['video']).name} ({report['video_size']}), "
+        f"{report['frames']} frames, median (min..max) of {report['repeats']} runs"
+    )
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path

@@ -1,0 +1,89 @@
+"""The benchmark and the engine CLI, on tiny runs (timing goals live in the benchmark, not in tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.__main__ import main
+from engine.bench import Spread, add_ratios, run_bench, table
+
+
+def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_path) -> None:
+    report = run_bench(
+        untrained_masker, blackbox, "untrained", ("onnxruntime", "torch-cuda"), data_root / "videos" / "box.mp4",
+        frames=4, repeats=2, seconds=0.01, evidence=True, log=lambda line: None,
+    )  # fmt: skip
+    (result,) = report["results"]
+    assert result["label"] == "onnxruntime" and "onnxruntime FP32" in result["backend"]
+    for key in ("masks_per_s_batch1", "masks_per_s_batch8", "e2e_fps"):
+        spread = Spread(**result[key])
+        assert len(spread.runs) == 2 and 0 < spread.low <= spread.median <= spread.high
+    assert result["e2e_frames"] == 4 and 0 <= result["temporal_stability"] < 1
+    assert set(result["stage_ms"]) == {"preprocess", "model", "composite", "evidence", "total"}
+    assert "ratio_vs_reference" not in result  # torch-cpu (its reference) was not measured
+    if "torch-cuda" in report["skipped"]:
+        assert "GPU" in report["skipped"]["torch-cuda"]
+    text = table(report)
+    assert "onnxruntime" in text and "box.mp4 (640x480)" in text
+    json.dumps(report)  # the report is plain JSON
+
+
+def test_ratios_against_the_reference_row() -> None:
+    def row(label: str, reference: str, rate: float) -> dict:
+        keys = ("masks_per_s_batch1", "masks_per_s_batch8", "e2e_fps")
+        return {"label": label, "reference": reference, **{key: {"median": rate} for key in keys}}
+
+    results = [
+        row("torch-cpu", "", 10.0),
+        row("onnxruntime", "torch-cpu", 30.0),
+        row("tensorrt", "torch-cuda", 5.0),
+    ]
+    add_ratios(results)
+    assert "ratio_vs_reference" not in results[0] and "ratio_vs_reference" not in results[2]
+    assert results[1]["ratio_vs_reference"] == pytest.approx(
+        {"masks_per_s_batch1": 3, "masks_per_s_batch8": 3, "e2e_fps": 3}
+    )
+
+
+def test_cli_info_and_errors(capsys, tmp_path) -> None:
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime" in out and "auto:" in out
+    assert main(["bench", "--model", str(tmp_path / "missing.safetensors")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["bench", "--untrained", "--backends", "warp-drive"]) == 1
+    assert "unknown backends" in capsys.readouterr().err
+
+
+def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
+    output = tmp_path / "explained.mp4"
+    code = main([
+        "render", str(data_root / "videos" / "realshort.mp4"), "-o", str(output), "--model", str(untrained_model_file),
+        "--class", "tabby", "--view", "overlay", "--backend", "onnxruntime", "--max-frames", "3", "--batch", "2",
+    ])  # fmt: skip
+    assert code == 0 and "wrote 3 frames" in capsys.readouterr().out
+    bad = tmp_path / "not-a-video.mp4"
+    bad.write_text("nope")
+    assert (
+        main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)]) == 1
+    )
+    assert "not a video" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_model_of_another_blackbox(untrained_model_file, tmp_path, capsys) -> None:
+    """A card that names another black box: a clear error, not a traceback."""
+    import json as json_module
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(untrained_model_file), framework="pt") as handle:
+        card = json_module.loads(handle.metadata()["card"])
+        state = {key: handle.get_tensor(key) for key in handle.keys()}
+    card["blackbox"] = {"name": "efficientnet_lite0", "weights_sha256": "0" * 64}
+    other = tmp_path / "other.safetensors"
+    save_file(state, str(other), metadata={"card": json_module.dumps(card)})
+    assert main(["build", str(other), "--backend", "onnxruntime", "--out", str(tmp_path / "cache")]) == 1
+    assert "belongs to the black box" in capsys.readouterr().err
