@@ -9,10 +9,11 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QProgressDialog, QVBoxLayout, QWidget
 
 from app import menus, settings
 from app.controller import Controller
+from app.export import ExportJob, export_video
 from app.snapshot import compose, write_png
 from app.sources import FrameSource
 from app.state import AppState
@@ -42,6 +43,8 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
+        self.export_job: ExportJob | None = None  # the running (or last) video export
+        self.export_dialog: QProgressDialog | None = None
         self.shown = RateMeter()
         self.classes = imagenet_classes()  # until the model says which black box it explains
         self._build()
@@ -140,8 +143,6 @@ class MainWindow(QMainWindow):
         return written
 
     def export_video(self) -> None:
-        from app.export import export_video
-
         export_video(self)
 
     def report_problem(self, title: str, text: str) -> None:
@@ -222,8 +223,11 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop the pipeline thread and wait for it: a model still loading cannot be interrupted, and a QThread
-        destroyed while it runs takes the process down."""
+        """Stop the pipeline thread (and an export) and wait for them: a model still loading cannot be
+        interrupted, and a QThread destroyed while it runs takes the process down."""
+        if self.export_job is not None and self.export_job.isRunning():
+            self.export_job.cancel()
+            self.export_job.wait()
         self.worker.stop()
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)

@@ -205,6 +205,44 @@ def test_snapshot_writes_a_png(qtbot, player, tmp_path):
     assert len(saved) == 1 and cv2.imread(str(saved[0])) is not None
 
 
+def test_export_writes_the_explained_video(qtbot, player, tmp_path):
+    from app.export import start_export
+    from tests.app.conftest import decode_all
+
+    player.state.update(layout="grid", playing=False)
+    job = start_export(player, tmp_path / "explained.mp4")
+    assert job is not None and player.export_dialog is not None and player.export_dialog.isVisible()
+    qtbot.waitUntil(lambda: job.isFinished() and not player.export_dialog.isVisible(), timeout=3 * WAIT_MS)
+    assert job.outcome is not None and job.outcome.complete and job.outcome.frames == 40
+    frames = decode_all(job.outcome.output)
+    assert len(frames) == 40 and frames[0].shape == (64, 96, 3)  # the 2x2 grid of half-size views
+    assert any("Exported 40 frames" in text for text in player.status.recent)
+
+
+def test_cancelled_export_leaves_a_playable_part(qtbot, player, video_file, tmp_path):
+    from app.export import start_export
+    from tests.app.conftest import decode_all, write_video
+
+    long_clip = write_video(tmp_path / "long.mp4", 400)  # long enough to cancel half-way on a fast machine
+    player.open_source(str(long_clip))
+    qtbot.waitUntil(lambda: player.state.source_label == "long.mp4", timeout=WAIT_MS)
+    try:
+        job = start_export(player, tmp_path / "part.mp4")
+        assert job is not None
+        qtbot.waitUntil(lambda: player.export_dialog.value() >= 1, timeout=3 * WAIT_MS)
+        from PyQt6.QtWidgets import QPushButton
+
+        qtbot.mouseClick(player.export_dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # Cancel
+        qtbot.waitUntil(job.isFinished, timeout=WAIT_MS)
+        assert job.outcome is not None and not job.outcome.complete
+        assert 0 < job.outcome.frames < 400
+        assert len(decode_all(job.outcome.output)) == job.outcome.frames
+        assert any("Export cancelled" in text for text in player.status.recent)
+    finally:
+        player.open_source(str(video_file))
+        qtbot.waitUntil(lambda: player.state.source_label == "clip.mp4", timeout=WAIT_MS)
+
+
 def test_corrupt_and_non_video_files_show_an_error_and_the_video_goes_on(qtbot, player, tmp_path, data_root):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes((data_root / "videos" / "realshort.mp4").read_bytes()[:20000])
@@ -336,6 +374,19 @@ def test_a_file_dropped_on_the_window_opens(qtbot, make_window, video_file, tmp_
                       Qt.KeyboardModifier.NoModifier)
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: window.state.source_label == "still.png", timeout=WAIT_MS)
+
+
+def test_export_needs_a_video_and_a_model(qtbot, make_window, video_file, tmp_path):
+    from app.export import start_export
+
+    window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
+    qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4" and bool(window.problems), timeout=WAIT_MS)
+    assert start_export(window, tmp_path / "out.mp4") is None
+    assert "No model is loaded" in window.problems[-1]
+    window.state.update(source_kind="image")
+    assert start_export(window, tmp_path / "out.mp4") is None
+    assert "Open a video file first" in window.problems[-1]
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_still_image_is_shown_once_and_not_played(qtbot, make_window, video_frames, tmp_path):
