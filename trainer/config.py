@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.paths import data_root
-from trainer.objective import PRESETS, ObjectiveConfig, preset
+from trainer.objective import (
+    AREA_FORMS,
+    DESTROY_FORMS,
+    PRESERVE_FORMS,
+    PRESETS,
+    TV_REDUCTIONS,
+    ObjectiveConfig,
+    preset,
+)
 
-RESUMABLE = {"steps", "time_budget", "val_every", "checkpoint_every", "log_every", "workers", "threads", "device",
+RESUMABLE = {"out", "steps", "time_budget", "val_every", "checkpoint_every", "log_every", "workers", "threads", "device",
              "progress"}
 CONFIG_NAME = "config.json"
 
@@ -97,6 +105,8 @@ class TrainConfig:
 # --- command line ------------------------------------------------------------------------------------------------
 
 _DEFAULT = TrainConfig()
+_FORMS = {"tv_reduction": TV_REDUCTIONS, "area_form": AREA_FORMS, "preserve_form": PRESERVE_FORMS,
+          "destroy_form": DESTROY_FORMS}  # fmt: skip
 _OBJECTIVE_HELP = {
     "tv_weight": "weight of the smoothness term TV(M)",
     "tv_reduction": "TV form: mean (mean squared neighbour difference), sum (eq. 5 literally), official",
@@ -156,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "logits, area power 0.3); default: default")
     for name, help_text in _OBJECTIVE_HELP.items():
         default = getattr(d.objective, name)
-        objective.add_argument(f"--{name.replace('_', '-')}", type=type(default), help=f"{help_text} (default preset: {default})")
+        objective.add_argument(f"--{name.replace('_', '-')}", type=type(default), choices=_FORMS.get(name),
+                               help=f"{help_text} (default preset: {default})")  # fmt: skip
     objective.add_argument("--blur-sigma", type=float, help=f"sigma of the blur alternative at 224 pixels (default {d.blur_sigma})")
     objective.add_argument("--blur-probability", type=float, help=f"share of blurred alternatives, the rest noisy colours (default {d.blur_probability})")
     objective.add_argument("--noise-std", type=float, help=f"noise on the constant-colour alternative (default {d.noise_std})")
