@@ -26,7 +26,7 @@ class ViewControls(QGroupBox):
         self.opacity_slider.setRange(0.0, 1.0)
         self.opacity_slider.setSingleStep(0.05)  # type: ignore[arg-type]  # a double slider
         self.box_check = QCheckBox("Box around mask \u2265 0.5")
-        self.evidence_check = QCheckBox("Live evidence (3 black-box passes)")
+        self.evidence_check = QCheckBox("Live evidence (2 more black-box passes)")
         form = QFormLayout(self)
         form.addRow("Show", self.layout_combo)
         form.addRow("Fill", self.fill_combo)
