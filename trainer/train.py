@@ -279,7 +279,6 @@ class TrainingLoop:
         self.budget_s = config.time_budget * 60 if config.time_budget > 0 else math.inf
         self.reserve_s = 0.05 * self.budget_s if math.isfinite(self.budget_s) else 0.0
         self.process_elapsed_at_start = state.elapsed_s
-        self.last_val_seconds = 0.0
         resumed_at = state.step if state.step > 0 else None
         if ranks.main:
             self.train_log = CsvLog(out / "train.csv", TRAIN_COLUMNS, resumed_at)
