@@ -202,6 +202,7 @@ class PipelineWorker(QThread):
         if requests.playing is not None:
             self._set_playing(requests.playing)
         if requests.seek is not None and self._source is not None and self._source.seekable:
+            self._sync_frame_count()
             self._show(self._source.seek(self._clamp(requests.seek)))
             self._clock = None
         elif self._playing and self._source is not None:
@@ -260,8 +261,7 @@ class PipelineWorker(QThread):
         """Read (or wait for) the next frame of the playback and show it."""
         source = self._source
         assert source is not None
-        if isinstance(source, VideoFileSource) and source.refresh_count():
-            self.source_changed.emit(self._info())
+        self._sync_frame_count()
         if self.realtime and source.kind == "video" and not self._keep_time(source):
             return  # a request came in while waiting for the frame's time: serve it first
         try:
@@ -280,6 +280,11 @@ class PipelineWorker(QThread):
                 self.playback_ended.emit()
                 return
         self._show(frame)
+
+    def _sync_frame_count(self) -> None:
+        """Headers only estimate the frame count; once the source has counted, the GUI hears the exact one."""
+        if isinstance(self._source, VideoFileSource) and self._source.refresh_count():
+            self.source_changed.emit(self._info())
 
     def _keep_time(self, source: FrameSource) -> bool:
         """Real-time playback: skip the frames we are late for, wait for the ones that are early."""

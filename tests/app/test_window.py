@@ -389,6 +389,17 @@ def test_export_needs_a_video_and_a_model(qtbot, make_window, video_file, tmp_pa
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_the_exact_frame_count_replaces_the_header_estimate(qtbot, make_window, data_root, tmp_path):
+    window = make_window(str(data_root / "videos" / "box.mp4"), model=tmp_path / "absent.safetensors")
+    qtbot.waitUntil(lambda: window.state.frame_count == 455, timeout=WAIT_MS)  # the header says 456
+    window.state.update(playing=False)
+    assert window.player.slider.maximum() == 454
+    window.player.slider.setValue(454)
+    qtbot.waitUntil(lambda: window.current_result is not None and window.current_result.frame_index == 454,
+                    timeout=WAIT_MS)
+    assert "frame 454 / 454" in window.player.position_label.text()
+
+
 def test_still_image_is_shown_once_and_not_played(qtbot, make_window, video_frames, tmp_path):
     path = tmp_path / "still.png"
     cv2.imwrite(str(path), cv2.cvtColor(video_frames[5], cv2.COLOR_RGB2BGR))
