@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=1.0, help="minimum time per model-only run (default 1)"
     )
     bench.add_argument("--evidence", action="store_true", help="also run the live evidence check end to end")
+    bench.add_argument(
+        "--prefetch", type=int, default=0, help="decode N frames ahead in a background thread (default 0: inline)"
+    )
     bench.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
     bench.set_defaults(run=_bench)
 
@@ -165,7 +168,7 @@ def _bench(args: argparse.Namespace) -> int:
     video = args.video or data_root() / "videos" / "box.mp4"
     masker, blackbox, name = _load(args)
     report = run_bench(
-        masker, blackbox, name, labels, video, args.frames, args.repeats, args.seconds, args.evidence,
+        masker, blackbox, name, labels, video, args.frames, args.repeats, args.seconds, args.evidence, args.prefetch,
         log=lambda line: print(line, file=sys.stderr),
     )  # fmt: skip
     print(table(report))

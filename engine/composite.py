@@ -130,8 +130,8 @@ class NumpyCompositor:
 
 
 def _down(frame: np.ndarray, size: int) -> int:
-    """INTER_AREA (antialiased) when shrinking either side, bilinear when enlarging both."""
-    return cv2.INTER_AREA if max(frame.shape[:2]) > size else cv2.INTER_LINEAR
+    """INTER_AREA (antialiased) when shrinking both sides, else bilinear (TorchCompositor follows the same rule)."""
+    return cv2.INTER_AREA if min(frame.shape[:2]) >= size else cv2.INTER_LINEAR
 
 
 # --- torch (any device) -------------------------------------------------------------------------------------
@@ -157,15 +157,25 @@ class TorchCompositor:
         return batch  # (B, H, W, 3) uint8
 
     def model_input(self, frames: torch.Tensor) -> torch.Tensor:
-        images = frames.permute(0, 3, 1, 2).float().div_(255)  # (B, 3, H, W)
-        return _resize(images, self.input_size, self.input_size)
+        images = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W) in 0..255
+        # rounded to whole levels as OpenCV's uint8 resize does: both compositors feed the model the same input
+        return self._shrink(images, self.input_size).round_().div_(255)
+
+    def _shrink(self, images: torch.Tensor, size: int) -> torch.Tensor:
+        """To size x size: pixel-area averaging when shrinking both sides (exactly cv2's INTER_AREA, as two
+        small matrix products), else bilinear; the same rule as NumpyCompositor's."""
+        height, width = images.shape[-2:]
+        if min(height, width) < size:  # plain bilinear, as cv2.INTER_LINEAR
+            return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        rows = _area_matrix(height, size, self.device)  # (size, H)
+        cols = _area_matrix(width, size, self.device)  # (size, W)
+        return rows @ images @ cols.T  # (B, 3, size, size)
 
     def fill_low(self, frames: torch.Tensor, fill: str) -> torch.Tensor:
         """(B, 3, s, s) blurred frames at S/4, or a (1, 3, 1, 1) constant, in [0, 1]."""
         if fill == "blur":
             images = frames.permute(0, 3, 1, 2).float().div_(255)
-            small = _resize(images, self.blur_side, self.blur_side)
-            return self._gaussian(small)
+            return self._gaussian(self._shrink(images, self.blur_side))
         value = GREY if fill == "grey" else 0.0
         return torch.full((1, 3, 1, 1), value, device=self.device)
 
@@ -193,9 +203,22 @@ class TorchCompositor:
         fill_frame = self._fill_at(self.fill_low(frames, fill), height, width) * 255
         preserved = images * mask + fill_frame * (1 - mask)
         destroyed = images * (1 - mask) + fill_frame * mask
-        on_device = [mask[:, 0], _to_u8(overlay), heat, _to_u8(preserved), _to_u8(destroyed)]
-        host = [tensor.cpu().numpy() for tensor in on_device]
-        return [Views(*(array[index] for array in host)) for index in range(frames.shape[0])]
+        images_u8 = torch.stack([_to_u8(overlay), heat, _to_u8(preserved), _to_u8(destroyed)], dim=1)  # (B, 4, H, W, 3)
+        views_host, mask_host = self._to_host(images_u8), self._to_host(mask[:, 0])
+        return [
+            Views(mask_host[index], *(views_host[index, view] for view in range(4)))
+            for index in range(frames.shape[0])
+        ]
+
+    def _to_host(self, tensor: torch.Tensor) -> np.ndarray:
+        """One copy to the host; from a GPU into page-locked memory (the fastest transfer). The array owns its
+        memory, so later frames never overwrite an explanation the caller still holds."""
+        if self.device.type != "cuda":
+            return tensor.contiguous().numpy()
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host.copy_(tensor, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return host.numpy()
 
     def evidence_input(
         self, frames: torch.Tensor, images: torch.Tensor, mask_low: torch.Tensor, fill: str
@@ -211,6 +234,16 @@ class TorchCompositor:
     @staticmethod
     def _fill_at(fill: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return fill if fill.shape[-1] == 1 else _resize(fill, height, width)
+
+
+@lru_cache(maxsize=16)
+def _area_matrix(source: int, target: int, device: torch.device) -> torch.Tensor:
+    """(target, source) weights: output pixel i averages source pixels over [i, i + 1) * source / target."""
+    scale = source / target
+    starts = torch.arange(target, dtype=torch.float64)[:, None] * scale  # (target, 1)
+    pixels = torch.arange(source, dtype=torch.float64)[None, :]  # (1, source)
+    overlap = (torch.minimum(pixels + 1, starts + scale) - torch.maximum(pixels, starts)).clamp_(min=0)
+    return (overlap / scale).float().to(device)
 
 
 def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:

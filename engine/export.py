@@ -91,12 +91,12 @@ def export_fp32(module: nn.Module, graph: str, input_size: int) -> onnx.ModelPro
     buffer = io.BytesIO()  # the exporter writes to file-like objects too (its annotation says paths only)
     dynamic = {name: {0: "batch"} for name in (*inputs, *outputs)}
     with torch.no_grad(), warnings.catch_warnings():
-        # On purpose: the TorchScript exporter needs no onnxscript and keeps node names stable. Its tracer warns
-        # about the shape checks in the models, which are constants for the fixed S x S input.
-        warnings.filterwarnings(
-            "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
-        )
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # On purpose: the TorchScript exporter needs no onnxscript and keeps node names stable. It announces its
+        # own deprecation (wording varies across torch versions), and its tracer warns about the shape checks in
+        # the models, which are constants for the fixed S x S input.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             module.eval(),
             tuple(feed[name] for name in inputs),

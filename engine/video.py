@@ -7,6 +7,8 @@ file, so a render that stops half-way (Ctrl+C, an error) leaves a playable video
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +53,41 @@ class VideoReader:
             if not ok or frame is None:
                 return
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def prefetched(self, depth: int = 4) -> Iterator[np.ndarray]:
+        """The same frames, decoded ahead by a background thread (OpenCV releases the GIL while decoding), so
+        that decoding overlaps the explaining. Stopping early (break) ends the thread."""
+        frames: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+
+        def decode() -> None:
+            try:
+                for frame in self:
+                    while not stop.is_set():
+                        try:
+                            frames.put(frame, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                frames.put(None)
+            except BaseException as error:  # noqa: BLE001 (handed to the consumer, raised there)
+                frames.put(error)
+
+        worker = threading.Thread(target=decode, name="video-decode", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = frames.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            worker.join(timeout=5)
 
     def close(self) -> None:
         self.capture.release()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from engine.api import Explainer, Explanation
 from engine.errors import UnknownClassError
@@ -114,3 +115,45 @@ def test_batch_matches_single_frames(explainer: Explainer, frame: np.ndarray) ->
         assert many.target == one.target
         np.testing.assert_allclose(many.mask, one.mask, atol=1e-4)
         assert many.probabilities == pytest.approx(one.probabilities, abs=1e-4)
+
+
+def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, frame: np.ndarray) -> None:
+    """The GPU backends' pipeline (torch compositing on the device), run here on the CPU device."""
+    from engine.composite import TorchCompositor
+    from engine.pipeline import Pipeline
+
+    device_path = Pipeline(explainer.backend, explainer.graphs, explainer.classes)
+    device_path.on_host = False
+    device_path.torch_ops = TorchCompositor(explainer.graphs.input_size, torch.device("cpu"))
+    flipped = np.ascontiguousarray(frame[::-1])
+    on_device = device_path.run([frame, flipped], [-1, 409], fill="blur", opacity=0.5, evidence=True)
+    on_host = explainer.pipeline.run([frame, flipped], [-1, 409], fill="blur", opacity=0.5, evidence=True)
+    for device_result, host_result in zip(on_device, on_host):
+        assert device_result.target == host_result.target and device_result.top5[0][0] == host_result.top5[0][0]
+        assert np.abs(device_result.mask - host_result.mask).mean() < 0.01
+        for view in ("overlay", "mask_image", "preserved", "destroyed"):
+            difference = np.abs(getattr(device_result, view).astype(int) - getattr(host_result, view).astype(int))
+            assert difference.mean() < 3, view
+        assert device_result.probabilities == pytest.approx(host_result.probabilities, abs=0.02)
+        assert set(device_result.timings_ms) == set(host_result.timings_ms)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (run scripts/gpu_check.sh there)")
+def test_cuda_pipeline_matches_the_cpu_pipeline(explainer: Explainer, untrained_masker, blackbox, frame) -> None:
+    """torch-cuda (FP16, GPU compositing) against torch-cpu (FP32, OpenCV compositing) on a real frame."""
+    from engine.export import mask_iou
+
+    with Explainer.from_masker(untrained_masker, blackbox, "torch-cuda", batch_sizes=(1, 4)) as gpu:
+        assert gpu.backend.device.type == "cuda"
+        on_gpu = gpu.explain(frame, 409)
+        batch = gpu.explain_batch([frame] * 4, [409] * 4, evidence=False)
+    on_cpu = explainer.explain(frame, 409)
+    assert mask_iou(on_gpu.mask, on_cpu.mask) > 0.98 and np.abs(on_gpu.mask - on_cpu.mask).mean() < 0.01
+    for view in ("overlay", "mask_image", "preserved", "destroyed"):
+        gpu_view, cpu_view = getattr(on_gpu, view), getattr(on_cpu, view)
+        assert gpu_view.shape == cpu_view.shape and gpu_view.dtype == np.uint8
+        assert np.abs(gpu_view.astype(int) - cpu_view.astype(int)).mean() < 4, view
+    assert on_gpu.top5[0][0] == on_cpu.top5[0][0]
+    assert on_gpu.probabilities == pytest.approx(on_cpu.probabilities, abs=0.03)
+    assert all(np.allclose(item.mask, batch[0].mask, atol=1e-3) for item in batch)
+    assert on_gpu.timings_ms["total"] > 0
