@@ -7,6 +7,7 @@ container seek, and give the exact frame count that file headers only estimate.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class FrameIndex:
         self._thread.start()
 
     def _build(self) -> None:
+        _lower_this_threads_priority()  # the live pipeline comes first; the index only has to be ready by a seek
         capture = cv2.VideoCapture(str(self.path))
         try:
             if not capture.isOpened():
@@ -80,3 +82,11 @@ class FrameIndex:
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=2.0)
+
+
+def _lower_this_threads_priority() -> None:
+    """Linux schedules threads as tasks: a nice value for this thread alone. Elsewhere, nothing happens."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
+    except (AttributeError, OSError):
+        pass
