@@ -400,6 +400,23 @@ def test_the_exact_frame_count_replaces_the_header_estimate(qtbot, make_window, 
     assert "frame 454 / 454" in window.player.position_label.text()
 
 
+def test_camera_and_backend_menus(qtbot, make_window, video_file, tmp_path):
+    window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
+    from PyQt6.QtWidgets import QMenu
+
+    menus = {menu.title().replace("&", ""): menu for menu in window.menuBar().findChildren(QMenu)}
+    camera_menu = menus["Camera"]
+    camera_menu.aboutToShow.emit()  # probes the cameras, as when the user opens the menu
+    entries = [action.text() for action in camera_menu.actions()]
+    assert entries == ["No camera found"] or all(text.startswith("Camera ") for text in entries)
+    backend_menu = menus["Backend"]
+    backend_menu.aboutToShow.emit()
+    checked = [action.text() for action in backend_menu.actions() if action.isChecked()]
+    assert checked == ["torch-cpu"]
+    next(action for action in backend_menu.actions() if action.text() == "onnxruntime").trigger()
+    assert window.state.backend == "onnxruntime"
+
+
 def test_still_image_is_shown_once_and_not_played(qtbot, make_window, video_frames, tmp_path):
     path = tmp_path / "still.png"
     cv2.imwrite(str(path), cv2.cvtColor(video_frames[5], cv2.COLOR_RGB2BGR))
