@@ -76,10 +76,25 @@ def main(argv: list[str] | None = None) -> int:
         if runner is not None:
             window.problem_reported.connect(runner.fail)
         _apply_arguments(args, state, window)
+        _close_on_signals(window)
         window.show()
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()
     return runner.exit_code if runner is not None else code
+
+
+def _close_on_signals(window: MainWindow) -> None:
+    """Ctrl+C in the terminal (or a TERM from the system) closes the window properly: the worker stops and the
+    settings are saved. Qt's event loop runs C++, so a timer lets Python look at its signals now and then."""
+    import signal
+
+    from PyQt6.QtCore import QTimer
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda _number, _frame: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def _quiet_offscreen_notices() -> None:
