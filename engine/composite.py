@@ -80,47 +80,51 @@ class NumpyCompositor:
         self.blur_side, self.blur_sigma = blur_size(input_size)
         self.lut = heat_lut().reshape(256, 1, 3)
 
-    def model_input(self, frames: list[np.ndarray]) -> torch.Tensor:
-        size = self.input_size
-        resized = np.stack(
-            [cv2.resize(frame, (size, size), interpolation=_down(frame, size)) for frame in frames]
-        )
-        return torch.from_numpy(resized).permute(0, 3, 1, 2).float().div_(255)  # (B, 3, S, S)
+    # Everything here is numpy / OpenCV, never torch ops: on a busy CPU, torch's intra-op thread pool turns a
+    # 0.1 ms conversion into tens of milliseconds (measured), and OpenCV's uint8 kernels are fast anyway.
 
-    def fill_low(self, frame: np.ndarray, fill: str) -> np.ndarray | float:
-        """The fill at S/4 x S/4 (blur) or as a constant in 0..255."""
+    def resize(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Each frame at the model's S x S (uint8)."""
+        size = self.input_size
+        return [cv2.resize(frame, (size, size), interpolation=_down(frame, size)) for frame in frames]
+
+    @staticmethod
+    def model_input(resized: list[np.ndarray]) -> np.ndarray:
+        """(B, 3, S, S) float32 in [0, 1] from the resized frames."""
+        batch = np.stack(resized).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(batch, dtype=np.float32) * np.float32(1 / 255)
+
+    def fill_low(self, resized: np.ndarray, fill: str) -> np.ndarray | float:
+        """The fill at S/4 x S/4 (blur, from the S x S frame: the same pixels as from the full frame, for less) or
+        as a constant in 0..255."""
         if fill == "blur":
             side = self.blur_side
-            small = cv2.resize(frame, (side, side), interpolation=_down(frame, side))
+            small = cv2.resize(resized, (side, side), interpolation=_down(resized, side))
             return cv2.GaussianBlur(small, (0, 0), self.blur_sigma)
         return 255 * GREY if fill == "grey" else 0.0
 
-    def views(self, frame: np.ndarray, mask_low: np.ndarray, fill: str, opacity: float) -> Views:
-        """mask_low: (h, w) float32 in [0, 1] -> the views at the frame's size."""
+    def views(self, frame: np.ndarray, mask_low: np.ndarray, fill_low: np.ndarray | float, opacity: float) -> Views:
+        """mask_low: (h, w) float32 in [0, 1]; fill_low from `fill_low` -> the views at the frame's size."""
         height, width = frame.shape[:2]
         mask = cv2.resize(mask_low, (width, height), interpolation=cv2.INTER_LINEAR)
         np.clip(mask, 0.0, 1.0, out=mask)
         mask_u8 = cv2.convertScaleAbs(mask, alpha=255.0)
         heat = cv2.applyColorMap(mask_u8, self.lut)
         overlay = cv2.addWeighted(frame, 1.0 - opacity, heat, opacity, 0.0)
-        fill_frame = self._fill_at(self.fill_low(frame, fill), width, height)
+        fill_frame = self._fill_at(fill_low, width, height)
         inverse = 1.0 - mask
         preserved = cv2.blendLinear(frame, fill_frame, mask, inverse)
         destroyed = cv2.blendLinear(frame, fill_frame, inverse, mask)
         return Views(mask, overlay, heat, preserved, destroyed)
 
-    def evidence_input(
-        self, frame: np.ndarray, image: torch.Tensor, mask_low: np.ndarray, fill: str
-    ) -> torch.Tensor:
-        """(2, 3, S, S) float32: Phi(X, M) and Phi(X, 1 - M) at the model's input size."""
+    def evidence_input(self, image: np.ndarray, mask_low: np.ndarray, fill_low: np.ndarray | float) -> np.ndarray:
+        """(2, 3, S, S) float32: Phi(X, M) and Phi(X, 1 - M) at the model's input size (image: (3, S, S))."""
         size = self.input_size
-        mask = cv2.resize(mask_low, (size, size), interpolation=cv2.INTER_LINEAR)[None]  # (1, S, S)
-        fill_image = self._fill_at(self.fill_low(frame, fill), size, size).astype(np.float32) / 255
-        fill_chw = torch.from_numpy(fill_image).permute(2, 0, 1)
-        mask_t = torch.from_numpy(mask).clamp_(0, 1)
-        preserved = image * mask_t + fill_chw * (1 - mask_t)
-        destroyed = image * (1 - mask_t) + fill_chw * mask_t
-        return torch.stack([preserved, destroyed])
+        mask = np.clip(cv2.resize(mask_low, (size, size), interpolation=cv2.INTER_LINEAR), 0, 1)[None]  # (1, S, S)
+        fill_image = self._fill_at(fill_low, size, size).transpose(2, 0, 1)
+        fill_chw = fill_image.astype(np.float32) * np.float32(1 / 255)  # (3, S, S)
+        difference = (image - fill_chw) * mask  # Phi(X, M) = A + (X - A) M;  Phi(X, 1 - M) = X - (X - A) M
+        return np.stack([fill_chw + difference, image - difference])
 
     @staticmethod
     def _fill_at(fill: np.ndarray | float, width: int, height: int) -> np.ndarray:
@@ -171,10 +175,9 @@ class TorchCompositor:
         cols = _area_matrix(width, size, self.device)  # (size, W)
         return rows @ images @ cols.T  # (B, 3, size, size)
 
-    def fill_low(self, frames: torch.Tensor, fill: str) -> torch.Tensor:
-        """(B, 3, s, s) blurred frames at S/4, or a (1, 3, 1, 1) constant, in [0, 1]."""
+    def fill_low(self, images: torch.Tensor, fill: str) -> torch.Tensor:
+        """(B, 3, s, s) blurred frames at S/4 (from the model input), or a (1, 3, 1, 1) constant, in [0, 1]."""
         if fill == "blur":
-            images = frames.permute(0, 3, 1, 2).float().div_(255)
             return self._gaussian(self._shrink(images, self.blur_side))
         value = GREY if fill == "grey" else 0.0
         return torch.full((1, 3, 1, 1), value, device=self.device)
@@ -192,15 +195,16 @@ class TorchCompositor:
         images = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), horizontal, groups=channels)
         return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="reflect"), vertical, groups=channels)
 
-    def views(self, frames: torch.Tensor, mask_low: torch.Tensor, fill: str, opacity: float) -> list[Views]:
-        """frames (B, H, W, 3) uint8, mask_low (B, 1, h, w) -> views; only the final images leave the device."""
+    def views(self, frames: torch.Tensor, mask_low: torch.Tensor, fill_low: torch.Tensor, opacity: float) -> list[Views]:
+        """frames (B, H, W, 3) uint8, mask_low (B, 1, h, w), fill_low from `fill_low` -> views; only the final
+        images leave the device."""
         height, width = frames.shape[1:3]
         images = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W) in 0..255
         mask = _resize(mask_low, height, width).clamp_(0, 1)  # (B, 1, H, W)
         mask_u8 = (mask * 255).round_().to(torch.uint8)
         heat = self.lut[mask_u8[:, 0].long()]  # (B, H, W, 3) uint8
         overlay = images * (1 - opacity) + heat.permute(0, 3, 1, 2).float() * opacity
-        fill_frame = self._fill_at(self.fill_low(frames, fill), height, width) * 255
+        fill_frame = self._fill_at(fill_low, height, width) * 255
         preserved = images * mask + fill_frame * (1 - mask)
         destroyed = images * (1 - mask) + fill_frame * mask
         images_u8 = torch.stack([_to_u8(overlay), heat, _to_u8(preserved), _to_u8(destroyed)], dim=1)  # (B, 4, H, W, 3)
@@ -220,13 +224,11 @@ class TorchCompositor:
         torch.cuda.current_stream(self.device).synchronize()
         return host.numpy()
 
-    def evidence_input(
-        self, frames: torch.Tensor, images: torch.Tensor, mask_low: torch.Tensor, fill: str
-    ) -> torch.Tensor:
+    def evidence_input(self, images: torch.Tensor, mask_low: torch.Tensor, fill_low: torch.Tensor) -> torch.Tensor:
         """(2B, 3, S, S): Phi(X, M) for every frame, then Phi(X, 1 - M) for every frame."""
         size = self.input_size
         mask = _resize(mask_low, size, size).clamp_(0, 1)
-        fill_image = self._fill_at(self.fill_low(frames, fill), size, size)
+        fill_image = self._fill_at(fill_low, size, size)
         preserved = images * mask + fill_image * (1 - mask)
         destroyed = images * (1 - mask) + fill_image * mask
         return torch.cat([preserved, destroyed])

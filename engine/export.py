@@ -13,12 +13,12 @@ ONNX files are cached in `cache_dir()/onnx/<model key>/` (atomic writes; a file 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +29,10 @@ from torch import nn
 
 from engine.backends.base import ModelGraphs
 from engine.errors import ModelFileError
-from engine.graphs import MaskRatio
+from engine.graphs import MaskRatio, with_static_padding
 
 OPSET = 17
-EXPORT_VERSION = "1"  # bump when the exported graphs change, so that caches are refreshed
+EXPORT_VERSION = "3"  # bump when the exported graphs change, so that caches are refreshed
 PRECISIONS = ("fp32", "fp16")
 GRAPH_IO = {
     "saliency": (("image", "target"), ("mask_low", "logits")),
@@ -97,6 +97,7 @@ def export_fp32(module: nn.Module, graph: str, input_size: int) -> onnx.ModelPro
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)  # handled below
         torch.onnx.export(
             module.eval(),
             tuple(feed[name] for name in inputs),
@@ -108,8 +109,89 @@ def export_fp32(module: nn.Module, graph: str, input_size: int) -> onnx.ModelPro
             dynamo=False,  # the TorchScript exporter: no onnxscript needed, stable node layout
         )
     model = onnx.load_from_string(buffer.getvalue())
+    fuse_pads_into_convs(model)
     onnx.checker.check_model(model)
     return model
+
+
+def fuse_pads_into_convs(model: onnx.ModelProto) -> int:
+    """Fold each zero Pad with constant pads that feeds one Conv into that Conv's own (asymmetric) pads.
+
+    The TorchScript exporter emits the static 'same' paddings as Pad nodes whose pads are computed by small
+    constant subgraphs; neither ONNX Runtime's own pad fusion nor TensorRT needs a separate Pad then. Returns the
+    number of Pads removed (the constant subgraphs left unused are removed too).
+    """
+    graph = model.graph
+    producers = {name: node for node in graph.node for name in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    initializers = {init.name: init for init in graph.initializer}
+    cache: dict[str, np.ndarray | None] = {}
+
+    def constant(name: str) -> np.ndarray | None:
+        if name not in cache:
+            cache[name] = _evaluate_constant(name, producers, initializers, constant)
+        return cache[name]
+
+    removed = []
+    for pad in [node for node in graph.node if node.op_type == "Pad"]:
+        mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
+        users = consumers.get(pad.output[0], [])
+        if mode != b"constant" or len(users) != 1 or users[0].op_type != "Conv" or len(pad.input) < 2:
+            continue
+        pads, fill = constant(pad.input[1]), constant(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else 0
+        if pads is None or fill is None or np.any(np.asarray(fill) != 0) or pads.size != 8 or np.any(pads[[0, 1, 4, 5]]):
+            continue
+        conv = users[0]
+        if any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv.attribute):
+            continue
+        current = next((list(a.ints) for a in conv.attribute if a.name == "pads"), [0, 0, 0, 0])
+        merged = [current[0] + int(pads[2]), current[1] + int(pads[3]), current[2] + int(pads[6]), current[3] + int(pads[7])]
+        kept = [a for a in conv.attribute if a.name != "pads"]
+        del conv.attribute[:]
+        conv.attribute.extend([*kept, onnx.helper.make_attribute("pads", merged)])
+        conv.input[0] = pad.input[0]
+        removed.append(pad)
+    for pad in removed:
+        graph.node.remove(pad)
+    _remove_dead_nodes(model)
+    return len(removed)
+
+
+def _evaluate_constant(
+    name: str,
+    producers: dict[str, onnx.NodeProto],
+    initializers: dict[str, onnx.TensorProto],
+    constant: Callable[[str], np.ndarray | None],
+) -> np.ndarray | None:
+    """The value of tensor `name` when it only depends on constants (small shape arithmetic), else None."""
+    from onnx.reference import ReferenceEvaluator
+
+    if name in initializers:
+        return onnx.numpy_helper.to_array(initializers[name])
+    node = producers.get(name)
+    if node is None or node.op_type in ("Shape", "Size"):  # graph inputs and their shapes are not constants
+        return None
+    inputs = [constant(item) if item else None for item in node.input]
+    if any(value is None for item, value in zip(node.input, inputs) if item):
+        return None
+    feeds = {item: value for item, value in zip(node.input, inputs) if item}
+    outputs = ReferenceEvaluator(node).run(None, feeds)
+    return np.asarray(outputs[list(node.output).index(name)])
+
+
+def _remove_dead_nodes(model: onnx.ModelProto) -> None:
+    """Drop nodes whose outputs nobody reads (after a rewrite), repeatedly."""
+    graph = model.graph
+    while True:
+        needed = {output.name for output in graph.output} | {name for node in graph.node for name in node.input}
+        dead = [node for node in graph.node if not any(output in needed for output in node.output)]
+        if not dead:
+            return
+        for node in dead:
+            graph.node.remove(node)
 
 
 def ratio_nodes(model: onnx.ModelProto, output: str = "mask_low") -> list[onnx.NodeProto]:
@@ -129,13 +211,15 @@ def ratio_nodes(model: onnx.ModelProto, output: str = "mask_low") -> list[onnx.N
 
 
 def export_graph(module: nn.Module, graph: str, input_size: int, precision: str) -> onnx.ModelProto:
-    """FP32: the module as is. FP16: a half copy of it, FP32 at the inputs, outputs and in the mask ratio."""
+    """FP32: the module as is. FP16: a half copy of it, FP32 at the inputs, outputs and in the mask ratio.
+    Both with the 'same' paddings fixed for the S x S input (engine.graphs.with_static_padding)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    module = with_static_padding(module, example_feed(graph, input_size, batch=1))
     if precision == "fp16":
         from engine.backends.torch import HalfGraph
 
-        module = HalfGraph(copy.deepcopy(module).float())
+        module = HalfGraph(module)
     return export_fp32(module, graph, input_size)
 
 

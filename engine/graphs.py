@@ -10,6 +10,7 @@ The mask leaves the graph at 1/4 resolution: the pipeline upsamples it once, str
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Any
@@ -99,3 +100,54 @@ def model_graphs(
         key=digest.hexdigest(),
         name=f"{name or 'masker'} ({blackbox.name})",
     )
+
+
+class StaticSamePadConv(nn.Module):
+    """A TensorFlow-style 'same' convolution with its padding fixed for one input size.
+
+    timm's Conv2dSame computes its padding from the input's shape at every call; exported, that is a chain of
+    Shape / Cast / Div / Ceil nodes per convolution and a Pad that ONNX Runtime cannot fuse into the Conv. With the
+    input size fixed (S x S), the padding is a constant: ONNX Runtime then fuses it, TensorRT sees a plain Conv.
+    """
+
+    def __init__(self, conv: nn.Conv2d, pads: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.conv = conv
+        self.pads = pads  # (left, right, top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        padded = torch.nn.functional.pad(x, self.pads)
+        return torch.nn.functional.conv2d(padded, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    total = max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def with_static_padding(module: nn.Module, example: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of `module` whose dynamic 'same' convolutions have the padding of the shapes in `example`."""
+    module = copy.deepcopy(module)
+    dynamic = [(name, m) for name, m in module.named_modules() if type(m).__name__ == "Conv2dSame"]
+    sizes: dict[str, tuple[int, int]] = {}
+    hooks = [
+        m.register_forward_pre_hook(lambda _m, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
+        for name, m in dynamic
+    ]
+    try:
+        with torch.no_grad():
+            module(**example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, conv in dynamic:
+        if name not in sizes:
+            continue  # not on the path of this graph
+        height, width = sizes[name]
+        top, bottom = _same_pads(height, conv.kernel_size[0], conv.stride[0], conv.dilation[0])
+        left, right = _same_pads(width, conv.kernel_size[1], conv.stride[1], conv.dilation[1])
+        parent_name, _, child = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, child, StaticSamePadConv(conv, (left, right, top, bottom)))
+    return module

@@ -150,22 +150,24 @@ class Pipeline:
     ) -> list[Explanation]:
         ops = self.numpy_ops
         timer = StageTimer(self.device)
-        images = ops.model_input(frames)
+        resized = ops.resize(frames)
+        images = ops.model_input(resized)
         timer.mark("preprocess")
-        outputs = self.backend.infer(
-            "saliency", {"image": images, "target": torch.tensor(targets, dtype=torch.long)}
-        )
+        # torch.from_numpy / .numpy() share memory: the host path does no torch arithmetic (see NumpyCompositor)
+        feed = {"image": torch.from_numpy(images), "target": torch.from_numpy(np.asarray(targets, dtype=np.int64))}
+        outputs = self.backend.infer("saliency", feed)
         mask_low = outputs["mask_low"][:, 0].numpy()  # (B, h, w)
         logits = outputs["logits"]
         timer.mark("model")
-        views = [ops.views(frame, mask, fill, opacity) for frame, mask in zip(frames, mask_low)]
+        fills = [ops.fill_low(small, fill) for small in resized]
+        views = [ops.views(*args, opacity) for args in zip(frames, mask_low, fills)]
         timer.mark("composite")
         evidence_probs = None
         if evidence:
-            inputs = torch.cat(
-                [ops.evidence_input(f, i, m, fill) for f, i, m in zip(frames, images, mask_low)]
+            inputs = np.concatenate(
+                [ops.evidence_input(*args) for args in zip(images, mask_low, fills)]
             )  # (2B, 3, S, S): preserved, destroyed per frame
-            evidence_logits = self.backend.infer("classifier", {"image": inputs})["logits"]
+            evidence_logits = self.backend.infer("classifier", {"image": torch.from_numpy(inputs)})["logits"]
             evidence_probs = torch.softmax(evidence_logits, dim=1).view(len(frames), 2, -1)
             timer.mark("evidence")
         return self._explanations(frames, views, logits, evidence_probs, targets, timer)
@@ -182,11 +184,12 @@ class Pipeline:
         target_tensor = torch.tensor(targets, dtype=torch.long).to(self.device, non_blocking=True)
         outputs = self.backend.infer("saliency", {"image": images, "target": target_tensor})
         timer.mark("model")
-        views = ops.views(frames_device, outputs["mask_low"], fill, opacity)
+        fill_low = ops.fill_low(images, fill)
+        views = ops.views(frames_device, outputs["mask_low"], fill_low, opacity)
         timer.mark("composite")
         evidence_probs = None
         if evidence:
-            inputs = ops.evidence_input(frames_device, images, outputs["mask_low"], fill)  # (2B, ...)
+            inputs = ops.evidence_input(images, outputs["mask_low"], fill_low)  # (2B, ...)
             evidence_logits = self.backend.infer("classifier", {"image": inputs})["logits"]
             batch = len(frames)
             probs = torch.softmax(evidence_logits, dim=1)

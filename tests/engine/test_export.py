@@ -80,6 +80,15 @@ def test_fp16_graph_has_fp32_io_and_an_fp32_mask_ratio(onnx_files) -> None:
     assert types[conv.output[0]] == float16  # the rest of the network is FP16
 
 
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_static_paddings_are_folded_into_the_convolutions(onnx_files, precision: str) -> None:
+    """timm's dynamic 'same' paddings leave neither Shape arithmetic nor Pad nodes in the exported graphs."""
+    for graph in ("saliency", "classifier"):
+        ops = {node.op_type for node in onnx.load(str(onnx_files[(graph, precision)])).graph.node}
+        assert not ops & {"Pad", "Shape", "Ceil"}, (graph, sorted(ops))
+        assert "Conv" in ops
+
+
 def test_onnx_runs_with_any_batch(onnx_files) -> None:
     for batch in (1, 8):
         mask_low, logits = run_onnx(onnx_files[("saliency", "fp32")], example_feed("saliency", 224, batch))
