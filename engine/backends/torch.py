@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, ModelGraphs, check_graph
+from engine.graphs import with_static_padding
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,13 @@ class _CapturedGraph:
         return tuple(output.clone() for output in self.outputs)
 
 
+def _cpu_example(graph: str, input_size: int) -> dict[str, torch.Tensor]:
+    feed = {"image": torch.rand(1, 3, input_size, input_size)}
+    if graph == "saliency":
+        feed["target"] = torch.full((1,), -1, dtype=torch.long)
+    return feed
+
+
 class TorchCudaBackend(Backend):
     """FP16 PyTorch on an NVIDIA GPU: half model, channels_last, one CUDA graph per batch size.
 
@@ -115,12 +123,14 @@ class TorchCudaBackend(Backend):
         if precision not in ("fp16", "fp32"):
             raise ValueError(f"precision must be fp16 or fp32, not {precision!r}")
         self.precision = precision
-        # A copy: converting the caller's modules in place would change the CPU reference under its feet.
         wrap: Callable[[nn.Module], nn.Module] = HalfGraph if precision == "fp16" else (lambda module: module)
-        self.modules: dict[str, nn.Module] = {
-            "saliency": wrap(copy.deepcopy(graphs.saliency)).to(self.device).eval(),
-            "classifier": wrap(copy.deepcopy(graphs.classifier)).to(self.device).eval(),
-        }
+        self.modules: dict[str, nn.Module] = {}
+        for graph, module in (("saliency", graphs.saliency), ("classifier", graphs.classifier)):
+            if precision == "fp16":  # a copy with constant 'same' paddings (FP32 eager stays the model as is)
+                module = with_static_padding(module, _cpu_example(graph, graphs.input_size))
+            else:  # a copy: moving the caller's modules would change the CPU reference under its feet
+                module = copy.deepcopy(module)
+            self.modules[graph] = wrap(module).to(self.device).eval()
         self.captured: dict[tuple[str, int], Callable[..., torch.Tensor | tuple[torch.Tensor, ...]]] = {}
         self.notes: list[str] = []
         if cuda_graphs:
