@@ -24,7 +24,7 @@ echo "gpu_train exit status $?"
 for name in model.safetensors model.card.json grid.png variants.txt; do
     cp "runs/out-train/$name" "$FINAL_OUT/" 2>/dev/null || echo "no $name from the training"
 done
-tar czf "$FINAL_OUT/train-logs.tar.gz" -C runs out-train --exclude '*.safetensors' --exclude '*.png' 2>/dev/null
+tar czf "$FINAL_OUT/train-logs.tar.gz" --exclude='*.safetensors' --exclude='*.png' --exclude='*.pt' -C runs out-train 2>/dev/null
 cat runs/out-train/variants.txt 2>/dev/null
 date
 
