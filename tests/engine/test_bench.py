@@ -72,18 +72,34 @@ def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
     assert "not a video" in capsys.readouterr().err
 
 
-def test_cli_refuses_a_model_of_another_blackbox(untrained_model_file, tmp_path, capsys) -> None:
-    """A card that names another black box: a clear error, not a traceback."""
-    import json as json_module
-
+def _with_blackbox(model_file, blackbox: dict, path):
+    """A copy of `model_file` whose card names another black box."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    with safe_open(str(untrained_model_file), framework="pt") as handle:
-        card = json_module.loads(handle.metadata()["card"])
+    with safe_open(str(model_file), framework="pt") as handle:
+        card = json.loads(handle.metadata()["card"])
         state = {key: handle.get_tensor(key) for key in handle.keys()}
-    card["blackbox"] = {"name": "efficientnet_lite0", "weights_sha256": "0" * 64}
-    other = tmp_path / "other.safetensors"
-    save_file(state, str(other), metadata={"card": json_module.dumps(card)})
+    card["blackbox"] = blackbox
+    save_file(state, str(path), metadata={"card": json.dumps(card)})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("card_blackbox", "message"),
+    [
+        ({"name": "efficientnet_lite0", "weights_sha256": "0" * 64}, "belongs to the black box"),  # other weights
+        ({"name": "resnet50", "weights_sha256": "1" * 64}, "resnet50"),  # another black box, not available offline
+        ({"name": "tests.engine.user_blackbox:tiny", "weights_sha256": "2" * 64}, "belongs to the black box"),
+    ],
+)
+def test_a_model_of_another_blackbox_is_refused(untrained_model_file, tmp_path, capsys, card_blackbox, message) -> None:
+    """Cards naming other black boxes: clear errors from the CLI and from the Explainer, never a traceback."""
+    from engine.api import Explainer
+    from engine.errors import SaliencyError
+
+    other = _with_blackbox(untrained_model_file, card_blackbox, tmp_path / "other.safetensors")
     assert main(["build", str(other), "--backend", "onnxruntime", "--out", str(tmp_path / "cache")]) == 1
-    assert "belongs to the black box" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+    with pytest.raises(SaliencyError, match=message):
+        Explainer(other, "torch-cpu")
