@@ -78,8 +78,20 @@ def write_summary(out: Path, lines: list[dict], meta: dict) -> tuple[Path, Path]
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(lines)
-    json_path.write_text(json.dumps({**meta, "methods": lines}, indent=2, default=_json_value) + "\n")
+    document = _without_nan({**meta, "methods": lines})
+    json_path.write_text(json.dumps(document, indent=2, default=_json_value, allow_nan=False) + "\n")
     return csv_path, json_path
+
+
+def _without_nan(value: object) -> object:
+    """NaN (a box method has no mask) becomes null: NaN is not JSON."""
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def _json_value(value: object) -> object:

@@ -51,7 +51,7 @@ def test_cli_writes_table_csv_json_and_contact_sheet(small_data, tmp_path, capsy
     gt_line = summary[2]
     assert float(gt_line["loc_error_paper"]) == 0.0 and gt_line["images"] == "2"
 
-    report = json.loads((out / "summary.json").read_text())
+    report = json.loads((out / "summary.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert report["images"] == 2
     assert any("missing.JPEG: image missing" in e for e in report["errors"])
     assert any("outside the image" in e for e in report["errors"])
