@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--prefetch", type=int, default=0, help="decode N frames ahead in a background thread (default 0: inline)"
     )
+    bench.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for onnxruntime and torch-cpu (default 0: all cores)"
+    )
     bench.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
     bench.set_defaults(run=_bench)
 
@@ -169,7 +172,7 @@ def _bench(args: argparse.Namespace) -> int:
     masker, blackbox, name = _load(args)
     report = run_bench(
         masker, blackbox, name, labels, video, args.frames, args.repeats, args.seconds, args.evidence, args.prefetch,
-        log=lambda line: print(line, file=sys.stderr),
+        args.threads, log=lambda line: print(line, file=sys.stderr),
     )  # fmt: skip
     print(table(report))
     if args.out:

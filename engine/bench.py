@@ -140,6 +140,7 @@ def run_bench(
     seconds: float,
     evidence: bool,
     prefetch: int = 0,
+    threads: int = 0,
     log: Any = print,
 ) -> dict[str, Any]:
     """Measure every variant in `labels` that can run here; unavailable ones are listed with the reason."""
@@ -154,9 +155,12 @@ def run_bench(
             log(f"skip {variant.label}: {status.reason}")
             continue
         log(f"measuring {variant.label} ...")
+        options = dict(variant.options)
+        if threads and variant.backend in ("onnxruntime", "torch-cpu"):
+            options["threads"] = threads
         with Explainer.from_masker(
             masker, blackbox, variant.backend, name=model_name, evidence=evidence, batch_sizes=(1, 8),
-            backend_options=variant.options,
+            backend_options=options,
         ) as explainer:  # fmt: skip
             batch1 = model_rates(explainer, 1, repeats, seconds)
             batch8 = model_rates(explainer, 8, repeats, seconds)
@@ -184,6 +188,7 @@ def run_bench(
         "repeats": repeats,
         "evidence": evidence,
         "prefetch": prefetch,
+        "threads": threads,
         "results": results,
         "skipped": skipped,
     }
