@@ -1,4 +1,5 @@
-"""engine.api.Explainer on the torch-cpu backend: the contract with the app, bad frames, bad classes."""
+"""engine.api.Explainer (onnxruntime backend, the CPU default): the contract with the app, bad frames, bad classes.
+(torch-cpu runs the same pipeline; test_backends checks that both backends agree.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from engine.errors import UnknownClassError
 
 @pytest.fixture(scope="module")
 def explainer(untrained_masker, blackbox):
-    with Explainer.from_masker(untrained_masker, blackbox, "torch-cpu", name="untrained") as explainer:
+    with Explainer.from_masker(untrained_masker, blackbox, "onnxruntime", name="untrained") as explainer:
         yield explainer
 
 
@@ -50,7 +51,7 @@ def test_explanation_follows_the_contract(explainer: Explainer, frame: np.ndarra
         assert (result.mask[y0:y1, x0:x1] >= 0.5).any() and (result.mask >= 0.5).sum() == (
             result.mask[y0:y1, x0:x1] >= 0.5
         ).sum()
-    assert explainer.backend_name == "torch-cpu" and explainer.backend_reason
+    assert explainer.backend_name == "onnxruntime" and explainer.backend_reason
     assert explainer.model_description == "untrained (efficientnet_lite0)"
 
 
@@ -117,6 +118,15 @@ def test_batch_matches_single_frames(explainer: Explainer, frame: np.ndarray) ->
         assert many.probabilities == pytest.approx(one.probabilities, abs=1e-4)
 
 
+def test_torch_cpu_backend_explains_the_same(explainer: Explainer, untrained_masker, blackbox, frame) -> None:
+    with Explainer.from_masker(untrained_masker, blackbox, "torch-cpu") as reference:
+        expected = reference.explain(frame, 409, evidence=False)
+    actual = explainer.explain(frame, 409, evidence=False)
+    assert np.abs(actual.mask - expected.mask).mean() < 1e-4
+    assert actual.top5[0][0] == expected.top5[0][0]
+    assert np.abs(actual.preserved.astype(int) - expected.preserved.astype(int)).max() <= 1
+
+
 def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, frame: np.ndarray) -> None:
     """The GPU backends' pipeline (torch compositing on the device), run here on the CPU device."""
     from engine.composite import TorchCompositor
@@ -140,7 +150,7 @@ def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, frame:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (run scripts/gpu_check.sh there)")
 def test_cuda_pipeline_matches_the_cpu_pipeline(explainer: Explainer, untrained_masker, blackbox, frame) -> None:
-    """torch-cuda (FP16, GPU compositing) against torch-cpu (FP32, OpenCV compositing) on a real frame."""
+    """torch-cuda (FP16, GPU compositing) against onnxruntime (FP32, OpenCV compositing) on a real frame."""
     from engine.export import mask_iou
 
     with Explainer.from_masker(untrained_masker, blackbox, "torch-cuda", batch_sizes=(1, 4)) as gpu:
