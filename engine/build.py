@@ -42,10 +42,10 @@ def check_exports(graphs: ModelGraphs, root: Path | None, say: Callable[[str], N
         for graph in GRAPH_IO:
             path = cached_onnx(graphs, graph, precision, root)
             module = graphs.saliency if graph == "saliency" else graphs.classifier
-            checks = [compare(module, path, graph, precision, graphs.input_size)]
+            checks = [(compare(module, path, graph, precision, graphs.input_size), "random images")]
             if images is not None:
-                checks.append(compare(module, path, graph, precision, graphs.input_size, images=images))
-            for check, inputs in zip(checks, ("random images", "video frames")):
+                checks.append((compare(module, path, graph, precision, graphs.input_size, images=images), "video frames"))
+            for check, inputs in checks:
                 say(f"  {path.name}: {check.describe()} [{inputs}]")
                 if not check.passed:
                     raise ModelFileError(f"the export {path} does not match PyTorch: {check.describe()}")

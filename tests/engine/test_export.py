@@ -117,3 +117,33 @@ def test_mask_iou() -> None:
     a[:2] = 0.9
     b[1:3] = 0.6
     assert mask_iou(a, b) == pytest.approx(1 / 3)
+
+
+@pytest.fixture(scope="module")
+def default_model(tmp_path_factory):
+    """The bundled default model, exported at both precisions."""
+    from engine.api import load_masker
+    from engine.graphs import model_graphs
+    from engine.paths import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip(f"the bundled model {DEFAULT_MODEL} is not in this checkout")
+    model = load_masker(DEFAULT_MODEL)
+    graphs = model_graphs(model.masker, model.blackbox, name="lite0-default")
+    root = tmp_path_factory.mktemp("default-exports")
+    return graphs, {p: cached_onnx(graphs, "saliency", p, root=root) for p in ("fp32", "fp16")}
+
+
+def test_bundled_model_exports_meet_the_targets(default_model, data_root) -> None:
+    """On the trained model and real frames: FP32 max abs diff < 1e-4 over every pixel, FP16 mask IoU > 0.98."""
+    from engine.build import real_images
+
+    graphs, files = default_model
+    frames = real_images(graphs.input_size)
+    assert frames is not None
+    fp32 = compare(graphs.saliency, files["fp32"], "saliency", "fp32", 224, images=frames)
+    assert fp32.max_abs_diff < FP32_MAX_ABS and fp32.ill_conditioned < 0.001, fp32.describe()
+    fp16 = compare(graphs.saliency, files["fp16"], "saliency", "fp16", 224, images=frames)
+    assert fp16.mask_area is not None and fp16.mask_area > 0.05, fp16.describe()
+    assert fp16.iou is not None and fp16.iou > FP16_MIN_IOU and fp16.mean_abs_diff < 0.01, fp16.describe()
+
