@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from engine.api import load_masker
 from engine.errors import BackendUnavailableError, ModelFileError, SaliencyError
-from engine.models.blackbox import create_blackbox
+from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.encoders import create_encoder
 from engine.models.masker import Masker, MaskerConfig
 from engine.paths import DEFAULT_MODEL, data_root, default_model_path
@@ -28,7 +28,7 @@ from trainer.scoring import blackbox_correct, image_batch, iter_batches, run_met
 
 def evaluate_masker(
     masker: nn.Module,
-    blackbox: nn.Module,
+    blackbox: BlackBox,
     dataset: EvalDataset | str,
     limit: int | None = None,
     device: torch.device | str = "cpu",
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate_batch(
     samples: list[Sample],
     methods: list,
-    blackbox: nn.Module,
+    blackbox: BlackBox,
     device: torch.device,
     done: set[tuple[str, str]],
     writer: RowWriter,
@@ -228,7 +228,7 @@ def _method_names(text: str) -> list[str]:
 
 def _models(
     args: argparse.Namespace, names: list[str], device: torch.device
-) -> tuple[nn.Module, nn.Module | None, str, list[str]]:
+) -> tuple[BlackBox, nn.Module | None, str, list[str]]:
     """(black box, masker or None, the model row's label, the method names) for the options given."""
     if "model" not in names:
         return create_blackbox(args.blackbox).to(device), None, "", names
@@ -262,7 +262,18 @@ def _summary_lines(rows: list[dict], methods: list) -> list[dict]:
     return lines
 
 
-def _meta(args, data, blackbox, device, names, methods, errors, rows, interrupted) -> dict:  # type: ignore[no-untyped-def]
+def _meta(
+    args: argparse.Namespace,
+    data: Path,
+    blackbox: BlackBox,
+    device: torch.device,
+    names: list[str],
+    methods: list,
+    errors: list[str],
+    rows: list[dict],
+    interrupted: bool,
+) -> dict:
+    """How the table was computed: data, black box, device, protocols, problems with the data."""
     normalised = [m.label for m in methods if getattr(m, "normalised", False)]
     first = [row for row in rows if row["method"] == names[0]]
     return {

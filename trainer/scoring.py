@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import DataError
+from engine.models.blackbox import BlackBox
 from trainer.baselines import BoxMethod, MapMethod, normalise_per_image
 from trainer.boxes import EvalDataset, Sample
 from trainer.metrics import HIT_IOU, best_iou, box_mean, box_paper, full_box, saliency_scores
@@ -86,7 +87,7 @@ def score(
     method: BoxMethod | MapMethod,
     output: MethodOutput,
     samples: list[Sample],
-    blackbox: nn.Module,
+    blackbox: BlackBox,
     correct: list[bool],
     device: torch.device,
     warmup: bool = False,
