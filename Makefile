@@ -13,7 +13,8 @@ run: $(STAMP_RUN)
 test: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy engine/backends
+	$(BIN)/python scripts/tensorrt_stubs.py .mypy-stubs
+	MYPYPATH=.mypy-stubs $(BIN)/mypy engine/backends app
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 $(VENV)/bin/python:
