@@ -37,8 +37,10 @@ def reevaluate(masker, blackbox, card: dict, data: str, device: torch.device) ->
         evaluation.update(selection=previous.get("selection"), selection_images=chosen_on,
                           held_out=held_out(result, selection))  # fmt: skip
     elif chosen_on:
-        evaluation["selection"] = (f"{previous.get('selection', 'weights chosen by validation')}; those images are "
-                                   f"not the first of {data}, so no held-out split is given")  # fmt: skip
+        evaluation["selection"] = (
+            f"weights chosen by validation on {chosen_on['images']} images of {previous.get('data', 'another set')}, "
+            f"not the first {chosen_on['images']} of {data}: no held-out split can be given"
+        )
     keep = ("data", "images", "loc_error_paper", "loc_error_mean", "saliency_metric", "mean_mask", "mask_fake")
     evaluation["during_training"] = {key: previous[key] for key in keep if key in previous}
     evaluation["command"] = f"python -m trainer evaluate --model MODEL --data {data} --methods model,center"
