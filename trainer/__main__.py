@@ -1,4 +1,4 @@
-"""`python -m trainer train|evaluate ...` (also the `saliency-train` console script)."""
+"""`python -m trainer train|evaluate|grid|finalise ...` (also the `saliency-train` console script)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 COMMANDS = {
     "train": ("trainer.train", "train a masking model against a black box"),
     "evaluate": ("trainer.evaluate", "localisation error, saliency metric and baselines, one table"),
+    "grid": ("trainer.grid", "a PNG grid (input, mask, preserved, destroyed) of a model on dev images"),
+    "finalise": ("trainer.finalise", "re-evaluate a trained model on a whole boxes set and ship it"),
 }
 
 
