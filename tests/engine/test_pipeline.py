@@ -149,15 +149,23 @@ def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, frame:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (run scripts/gpu_check.sh there)")
-def test_cuda_pipeline_matches_the_cpu_pipeline(explainer: Explainer, untrained_masker, blackbox, frame) -> None:
-    """torch-cuda (FP16, GPU compositing) against onnxruntime (FP32, OpenCV compositing) on a real frame."""
-    from engine.export import mask_iou
+def test_cuda_pipeline_matches_the_cpu_pipeline(blackbox, frame) -> None:
+    """torch-cuda (FP16, GPU compositing) against onnxruntime (FP32, OpenCV compositing) on a real frame.
 
-    with Explainer.from_masker(untrained_masker, blackbox, "torch-cuda", batch_sizes=(1, 4)) as gpu:
+    With the bundled (trained) model: an untrained masker's values hover around the 0.5 threshold, where FP16
+    rounding alone moved the IoU to 0.970 on an H200.
+    """
+    from engine.export import mask_iou
+    from engine.modelfile import load_model
+    from engine.paths import DEFAULT_MODEL
+
+    masker, _ = load_model(DEFAULT_MODEL, blackbox)
+    with Explainer.from_masker(masker, blackbox, "torch-cuda", batch_sizes=(1, 4)) as gpu:
         assert gpu.backend.device.type == "cuda"
         on_gpu = gpu.explain(frame, 409)
         batch = gpu.explain_batch([frame] * 4, [409] * 4, evidence=False)
-    on_cpu = explainer.explain(frame, 409)
+    with Explainer.from_masker(masker, blackbox, "onnxruntime") as cpu:
+        on_cpu = cpu.explain(frame, 409)
     assert mask_iou(on_gpu.mask, on_cpu.mask) > 0.98 and np.abs(on_gpu.mask - on_cpu.mask).mean() < 0.01
     for view in ("overlay", "mask_image", "preserved", "destroyed"):
         gpu_view, cpu_view = getattr(on_gpu, view), getattr(on_cpu, view)
