@@ -142,6 +142,7 @@ def run_bench(
     prefetch: int = 0,
     threads: int = 0,
     log: Any = print,
+    spinning: bool = False,
 ) -> dict[str, Any]:
     """Measure every variant in `labels` that can run here; unavailable ones are listed with the reason."""
     results: list[dict[str, Any]] = []
@@ -158,6 +159,8 @@ def run_bench(
         options = dict(variant.options)
         if threads and variant.backend in ("onnxruntime", "torch-cpu"):
             options["threads"] = threads
+        if spinning and variant.backend == "onnxruntime":
+            options["spinning"] = True
         with Explainer.from_masker(
             masker, blackbox, variant.backend, name=model_name, evidence=evidence, batch_sizes=(1, 8),
             backend_options=options,
@@ -189,6 +192,7 @@ def run_bench(
         "evidence": evidence,
         "prefetch": prefetch,
         "threads": threads,
+        "spinning": spinning,
         "results": results,
         "skipped": skipped,
     }
