@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.closing import Closing
 from engine.errors import ModelFileError
 from engine.modelfile import load_model
 from engine.models.blackbox import BlackBox, create_blackbox
@@ -84,7 +85,7 @@ FILLS = ("blur", "grey", "black")
 VIEWS = ("overlay", "mask", "preserved", "destroyed")
 
 
-class Explainer:
+class Explainer(Closing):
     """Explains frames with one masking model on one backend. Building it is the only slow step.
 
         with Explainer("model.safetensors", backend="auto") as explainer:
@@ -199,9 +200,3 @@ class Explainer:
         backend = getattr(self, "backend", None)
         if backend is not None:
             backend.close()
-
-    def __enter__(self) -> Explainer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

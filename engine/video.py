@@ -11,15 +11,15 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
+from engine.closing import Closing
 from engine.errors import VideoError
 
 
-class VideoReader:
+class VideoReader(Closing):
     """RGB uint8 frames of a video file. Raises VideoError when the file cannot be read as a video."""
 
     def __init__(self, path: str | Path) -> None:
@@ -92,16 +92,8 @@ class VideoReader:
     def close(self) -> None:
         self.capture.release()
 
-    def __enter__(self) -> VideoReader:
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class VideoWriter:
+class VideoWriter(Closing):
     """Writes RGB uint8 frames of one size to an .mp4 (MPEG-4 part 2, `mp4v`: in every OpenCV build)."""
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
@@ -126,11 +118,3 @@ class VideoWriter:
 
     def close(self) -> None:
         self.writer.release()  # writes the container's index: without it the file does not play
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()

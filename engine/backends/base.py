@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 from torch import nn
+
+from engine.closing import Closing
 
 GRAPHS = ("saliency", "classifier")
 DEFAULT_BATCH_SIZES = (1, 8)
@@ -46,7 +47,7 @@ class Availability:
     reason: str
 
 
-class Backend(ABC):
+class Backend(Closing, ABC):
     """Runs a model's graphs on one device. Subclasses build everything slow in `__init__`."""
 
     name: str = ""
@@ -73,14 +74,6 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return self.name
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def check_graph(graph: str) -> None:
