@@ -9,16 +9,9 @@ from engine.classes import imagenet_classes
 from engine.errors import DataError
 from trainer.data import BatchAugmenter, decode_image, find_source, load_training_set, read_video
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CLASSES = imagenet_classes()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine, two threads spin against each other and run 3x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_image(path: Path, size: tuple[int, int] = (48, 40), colour: tuple[int, int, int] = (200, 30, 30)) -> Path:

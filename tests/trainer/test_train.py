@@ -19,6 +19,8 @@ from trainer.data import BatchAugmenter, load_training_set
 from trainer.finalise import main as finalise
 from trainer.train import Distributed, MaskerStep, batch_indices, build_masker, main, step_terms
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PROJECT = Path(__file__).resolve().parents[2]
 TINY_MODEL = ["--image-size", "64", "--upsampler-channels", "32", "16", "8", "--short-side", "64"]
 
@@ -44,15 +46,6 @@ def make_tiny_data(root: Path) -> tuple[Path, Path]:
         boxes.append(f"v{index}.png,{label},64,64,8,4,60,62")
     (val / "boxes.csv").write_text("file,label,orig_width,orig_height,x0,y0,x1,y1\n" + "\n".join(boxes) + "\n")
     return train, val
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine, two threads spin against each other and run 3x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
