@@ -43,6 +43,7 @@ class TrainConfig:
     embedding_init: str = "classifier"
     embedding_scale: float = 0.2
     embedding_offset: float = -2.0
+    init: str = ""  # a model file whose weights the run starts from (fine-tuning); "" = a fresh masker
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     steps: int = 3000
     batch: int = 8  # per process
@@ -159,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--embedding-init", choices=("classifier", "random"), help=f"class embeddings start as the classifier rows or random (default {d.embedding_init})")
     model.add_argument("--embedding-scale", type=float, help=f"scale of the feature filter logits (default {d.embedding_scale})")
     model.add_argument("--embedding-offset", type=float, help=f"offset of the feature filter logits (default {d.embedding_offset})")
+    model.add_argument("--init", metavar="MODEL", help="start from this model file's weights (fine-tuning; the "
+                       "architecture options must match the file's); default: a fresh masker")
 
     objective = parser.add_argument_group("objective (a preset, then any weight or form)")
     objective.add_argument("--preset", choices=tuple(PRESETS), help="default (what trained best here), paper "

@@ -17,7 +17,7 @@ from engine.modelfile import load_model
 from trainer.config import TrainConfig
 from trainer.data import BatchAugmenter, load_training_set
 from trainer.finalise import main as finalise
-from trainer.train import Distributed, MaskerStep, batch_indices, build_masker, main, step_terms
+from trainer.train import Distributed, MaskerStep, batch_indices, build_masker, main, start_from, step_terms
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -115,6 +115,31 @@ def test_resume_continues_exactly_where_the_run_stopped(tiny_data, tmp_path):
     expected, resumed = load_file(straight / "last.safetensors"), load_file(split / "last.safetensors")
     assert expected.keys() == resumed.keys()
     assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+
+
+def test_init_fine_tunes_from_a_model_file_of_the_same_architecture(tiny_data, tmp_path, blackbox, capsys):
+    train, _ = tiny_data
+    first = tmp_path / "first"
+    assert main(options(train, first, "--val-data", "none", "--batch", "2", "--steps", "2", "--lr", "1e-2")) == 0
+    source = first / "model.safetensors"
+    config = TrainConfig.load(first)
+    fresh = build_masker(config, blackbox)
+    start_from(fresh, source, blackbox)
+    expected = load_model(source, blackbox)[0].trainable_state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in fresh.trainable_state_dict().items())
+
+    second = tmp_path / "second"
+    assert main(options(train, second, "--val-data", "none", "--batch", "2", "--steps", "1", "--init", str(source))) == 0
+    assert TrainConfig.load(second).init == str(source)
+    history = load_model(second / "model.safetensors", blackbox)[1]["training"]["started_from"]
+    assert history["weights_sha256"] == load_model(source, blackbox)[1]["weights_sha256"]
+    assert history["training"]["steps"] == 2
+    assert "starting from the weights of" in capsys.readouterr().out
+
+    other = options(train, tmp_path / "third", "--val-data", "none", "--steps", "1", "--init", str(source))
+    other[other.index("--upsampler-channels") + 1] = "24"
+    assert main(other) == 1
+    assert "upsampler_channels: (32, 16, 8) in the file, (24, 16, 8) here" in capsys.readouterr().err
 
 
 def test_resume_refuses_changed_options_and_new_runs_refuse_an_old_folder(tiny_data, tmp_path, capsys):
