@@ -21,19 +21,26 @@ from engine.errors import SaliencyError
 from engine.modelfile import load_model, read_card, save_model
 from engine.models.blackbox import create_blackbox
 from engine.paths import data_root
-from trainer.validation import held_out, open_validation, selection_fingerprint, validate
+from trainer.validation import (
+    evaluation_command,
+    held_out,
+    open_validation,
+    rounded,
+    selection_fingerprint,
+    validate,
+)
 
 REBUILT = {"format", "masker", "blackbox", "input", "classes", "weights_sha256"}  # save_model writes these anew
 
 
 def reevaluate(masker, blackbox, card: dict, data: str, device: torch.device) -> dict:  # type: ignore[no-untyped-def]
     dataset = open_validation(data)
-    result = _rounded(validate(masker, blackbox, dataset, None, device))
+    result = rounded(validate(masker, blackbox, dataset, None, device))
     evaluation = {"data": data, "classes": "ground truth", **result}
     previous = card.get("evaluation") or {}
     chosen_on = previous.get("selection_images")
     if chosen_on and selection_fingerprint(dataset, chosen_on["images"]) == chosen_on:
-        selection = _rounded(validate(masker, blackbox, dataset, chosen_on["images"], device))
+        selection = rounded(validate(masker, blackbox, dataset, chosen_on["images"], device))
         evaluation.update(selection=previous.get("selection"), selection_images=chosen_on,
                           held_out=held_out(result, selection))  # fmt: skip
     elif chosen_on:
@@ -43,12 +50,9 @@ def reevaluate(masker, blackbox, card: dict, data: str, device: torch.device) ->
         )
     keep = ("data", "images", "loc_error_paper", "loc_error_mean", "saliency_metric", "mean_mask", "mask_fake")
     evaluation["during_training"] = {key: previous[key] for key in keep if key in previous}
-    evaluation["command"] = f"python -m trainer evaluate --model MODEL --data {data} --methods model,center"
+    evaluation["command"] = evaluation_command(data)
     return evaluation
 
-
-def _rounded(summary: dict) -> dict:
-    return {key: round(value, 4) if isinstance(value, float) else value for key, value in summary.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

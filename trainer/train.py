@@ -36,7 +36,14 @@ from trainer.data import BatchAugmenter, TrainingSet, load_training_set
 from trainer.evidence import random_alternative, remove_evidence
 from trainer.objective import objective
 from trainer.runlog import TERMS, CsvLog, RunningTerms, curve_summary
-from trainer.validation import held_out, open_validation, selection_fingerprint, validate
+from trainer.validation import (
+    evaluation_command,
+    held_out,
+    open_validation,
+    rounded,
+    selection_fingerprint,
+    validate,
+)
 
 TRAIN_COLUMNS = ["step", "images_seen", "elapsed_s", "lr", *TERMS, "mask_true", "mask_fake", "images_per_s"]
 VAL_COLUMNS = ["step", "images_seen", "le_paper", "le_mean", "saliency", "empty_masks", "mask_true", "mask_fake",
@@ -396,7 +403,7 @@ class TrainingLoop:
         if not self.ranks.main or self.validation is None:
             return
         limit = self.config.val_limit or None
-        result = _rounded(validate(self.masker, self.blackbox, self.validation, limit, self.device))
+        result = rounded(validate(self.masker, self.blackbox, self.validation, limit, self.device))
         self.masker.train()
         state = self.state
         entry = {"step": state.step, "images_seen": state.images_seen, "le_paper": result["loc_error_paper"],
@@ -476,7 +483,7 @@ def finish(
 def evaluate_all(config: TrainConfig, blackbox: BlackBox, masker: Masker, device: torch.device, best: dict | None,
                  validations: int) -> dict:  # fmt: skip
     dataset = open_validation(config.val_data)
-    result = _rounded(validate(masker, blackbox, dataset, None, device))
+    result = rounded(validate(masker, blackbox, dataset, None, device))
     evaluation = {"data": config.val_data, "classes": "ground truth", **result}
     if best is not None:
         evaluation["selection"] = (
@@ -485,12 +492,9 @@ def evaluate_all(config: TrainConfig, blackbox: BlackBox, masker: Masker, device
         )
         evaluation["held_out"] = held_out(result, best["summary"])
         evaluation["selection_images"] = selection_fingerprint(dataset, config.val_limit or None)
-    evaluation["command"] = f"python -m trainer evaluate --model MODEL --data {config.val_data} --methods model,center"
+    evaluation["command"] = evaluation_command(config.val_data)
     return evaluation
 
-
-def _rounded(summary: dict) -> dict:
-    return {key: round(value, 4) if isinstance(value, float) else value for key, value in summary.items()}
 
 
 def training_card(config: TrainConfig, training_set: TrainingSet, loop: TrainingLoop, argv: list[str],

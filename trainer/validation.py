@@ -76,3 +76,13 @@ def held_out(everything: dict, selection: dict) -> dict:
         return round((everything[key] * total - selection[key] * chosen) / rest, 4)
 
     return {"images": rest, **{key: remainder(key) for key in ("loc_error_paper", "loc_error_mean", "saliency_metric")}}
+
+
+def rounded(summary: dict) -> dict:
+    """The summary with its floats to 4 decimals, as model cards store it."""
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in summary.items()}
+
+
+def evaluation_command(data: str) -> str:
+    """The command that reproduces a card's evaluation numbers."""
+    return f"python -m trainer evaluate --model MODEL --data {data} --methods model,center"
