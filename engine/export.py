@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from torch import nn
 from engine.backends.base import ModelGraphs
 from engine.errors import ModelFileError
 from engine.graphs import MaskRatio, with_static_padding
+from engine.paths import write_atomic
 
 OPSET = 17
 EXPORT_VERSION = "3"  # bump when the exported graphs change, so that caches are refreshed
@@ -351,18 +350,6 @@ def cached_onnx(graphs: ModelGraphs, graph: str, precision: str, root: Path | No
     model = export_graph(module, graph, graphs.input_size, precision)
     write_atomic(path, model.SerializeToString())
     return path
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def file_sha256(path: Path) -> str:

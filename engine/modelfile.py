@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from engine.errors import BlackBoxMismatchError, ModelFileError
 from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.encoders import create_encoder
 from engine.models.masker import Masker, MaskerConfig
+from engine.paths import replace_atomically
 
 FORMAT = "live-saliency-masker/1"
 _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+, torch's zip container
@@ -65,8 +64,8 @@ def save_model(path: str | Path, masker: Masker, blackbox: BlackBox, **extra: An
     state = {k: v.detach().cpu().contiguous() for k, v in masker.trainable_state_dict().items()}
     card = make_card(masker, blackbox, **extra)
     card["weights_sha256"] = tensors_sha256(state)
-    _atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"card": json.dumps(card)}))
-    _atomic_write(path.with_suffix(".card.json"), lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
+    replace_atomically(path, lambda tmp: save_file(state, tmp, metadata={"card": json.dumps(card)}))
+    replace_atomically(path.with_suffix(".card.json"), lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
     return path
 
 
@@ -148,14 +147,3 @@ def _check_path(path: str | Path) -> Path:
             f"refused. Model files are .safetensors with a card, written by `python -m trainer train`."
         )
     return path
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +30,31 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("live-saliency"))
+
+
+def replace_atomically(path: Path, write: Callable[[str], object]) -> Path:
+    """Write `path` through `write(temporary_name)` in the same folder, then rename: a crash or Ctrl-C mid-write leaves
+    the old file (or none), never half a file. The result gets the usual permissions (0666 minus the umask), not the
+    0600 of a temporary file, so model files and engines can be shared like any other file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    return replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it, so put it back at once
+    os.umask(mask)
+    return mask

@@ -8,14 +8,13 @@ where it was. Checkpoints are loaded with `weights_only=True`: tensors and plain
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.errors import SaliencyError
+from engine.paths import replace_atomically
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -26,14 +25,7 @@ class CheckpointError(SaliencyError):
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
     path = Path(run_dir) / CHECKPOINT_NAME
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda tmp: torch.save(state, tmp))
     return path
 
 

@@ -112,7 +112,7 @@ def load_or_build(
             return engine, False
         log.warning("rebuilding the TensorRT plan %s (the cached one does not deserialise)", path.name)
         path.unlink(missing_ok=True)
-    from engine.export import write_atomic
+    from engine.paths import write_atomic
 
     plan = build()
     try:
@@ -176,7 +176,7 @@ def build_plan(
     ):  # merge what this build learnt into the shared cache (another build may have written meanwhile)
         if timing_cache.exists():
             cache.combine(config.create_timing_cache(timing_cache.read_bytes()), ignore_mismatch=True)
-        from engine.export import write_atomic
+        from engine.paths import write_atomic
 
         write_atomic(timing_cache, bytes(memoryview(cache.serialize())))
     return bytes(memoryview(serialized))
