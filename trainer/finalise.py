@@ -25,7 +25,6 @@ from trainer.validation import (
     evaluation_command,
     held_out,
     open_validation,
-    rounded,
     selection_fingerprint,
     validate,
 )
@@ -35,12 +34,12 @@ REBUILT = {"format", "masker", "blackbox", "input", "classes", "weights_sha256"}
 
 def reevaluate(masker, blackbox, card: dict, data: str, device: torch.device) -> dict:  # type: ignore[no-untyped-def]
     dataset = open_validation(data)
-    result = rounded(validate(masker, blackbox, dataset, None, device))
+    result = validate(masker, blackbox, dataset, None, device)
     evaluation = {"data": data, "classes": "ground truth", **result}
     previous = card.get("evaluation") or {}
     chosen_on = previous.get("selection_images")
     if chosen_on and selection_fingerprint(dataset, chosen_on["images"]) == chosen_on:
-        selection = rounded(validate(masker, blackbox, dataset, chosen_on["images"], device))
+        selection = validate(masker, blackbox, dataset, chosen_on["images"], device)
         evaluation.update(selection=previous.get("selection"), selection_images=chosen_on,
                           held_out=held_out(result, selection))  # fmt: skip
     elif chosen_on:

@@ -40,7 +40,6 @@ from trainer.validation import (
     evaluation_command,
     held_out,
     open_validation,
-    rounded,
     selection_fingerprint,
     validate,
 )
@@ -403,7 +402,7 @@ class TrainingLoop:
         if not self.ranks.main or self.validation is None:
             return
         limit = self.config.val_limit or None
-        result = rounded(validate(self.masker, self.blackbox, self.validation, limit, self.device))
+        result = validate(self.masker, self.blackbox, self.validation, limit, self.device)
         self.masker.train()
         state = self.state
         entry = {"step": state.step, "images_seen": state.images_seen, "le_paper": result["loc_error_paper"],
@@ -483,7 +482,7 @@ def finish(
 def evaluate_all(config: TrainConfig, blackbox: BlackBox, masker: Masker, device: torch.device, best: dict | None,
                  validations: int) -> dict:  # fmt: skip
     dataset = open_validation(config.val_data)
-    result = rounded(validate(masker, blackbox, dataset, None, device))
+    result = validate(masker, blackbox, dataset, None, device)
     evaluation = {"data": config.val_data, "classes": "ground truth", **result}
     if best is not None:
         evaluation["selection"] = (

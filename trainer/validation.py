@@ -55,14 +55,15 @@ def fake_class_mask_mean(
 def validate(
     masker: nn.Module, blackbox: nn.Module, dataset: EvalDataset, limit: int | None, device: torch.device
 ) -> dict:
-    """evaluate_masker's summary (errors in %) + `mask_fake`, `seconds`; limit: the first N images (None: all)."""
+    """evaluate_masker's summary (errors in %) + `mask_fake`, `seconds`, floats to 4 decimals as model cards and
+    val.csv store them; limit: the first N images (None: all)."""
     from trainer.evaluate import evaluate_masker
 
     started = time.perf_counter()
     summary = evaluate_masker(masker, blackbox, dataset, limit=limit, device=device, batch_size=32)
     summary["mask_fake"] = fake_class_mask_mean(masker, blackbox, dataset, limit, device)
     summary["seconds"] = time.perf_counter() - started
-    return summary
+    return _rounded(summary)
 
 
 def held_out(everything: dict, selection: dict) -> dict:
@@ -78,8 +79,7 @@ def held_out(everything: dict, selection: dict) -> dict:
     return {"images": rest, **{key: remainder(key) for key in ("loc_error_paper", "loc_error_mean", "saliency_metric")}}
 
 
-def rounded(summary: dict) -> dict:
-    """The summary with its floats to 4 decimals, as model cards store it."""
+def _rounded(summary: dict) -> dict:
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in summary.items()}
 
 
