@@ -56,18 +56,26 @@ class Benchmark(QObject):
         medians = ", ".join(
             f"{stage} {statistics.median(t[stage] for t in self._timings if stage in t):.1f}" for stage in stages
         )
-        print(f"benchmark: {self._count} explained frames shown in {elapsed:.2f} s = "
-              f"{self._count / elapsed:.1f} frames/s shown")
-        print(f"  source {state.source_label} ({self._shape}), views: {state.layout}, fill {state.fill}, "
-              f"evidence {'on' if state.evidence else 'off'}")
+        print(
+            f"benchmark: {self._count} explained frames shown in {elapsed:.2f} s = "
+            f"{self._count / elapsed:.1f} frames/s shown"
+        )
+        print(
+            f"  source {state.source_label} ({self._shape}), views: {state.layout}, fill {state.fill}, "
+            f"evidence {'on' if state.evidence else 'off'}"
+        )
         if model is not None:
             print(f"  model {model.description}, backend {model.backend} ({model.backend_reason})")
         print(f"  engine time per frame, median ms: {medians}")
         engine_ms = statistics.median(t.get("total", 0.0) for t in self._timings)
-        print(f"  per shown frame {1000 * elapsed / self._count:.1f} ms = engine {engine_ms:.1f} ms + the rest "
-              f"(decoding, handing over, painting; other programs on this CPU)")
-        print(f"  pipeline explained {window.worker.stats.explained_fps:.1f} frames/s (last 2 s), "
-              f"frames dropped {window.worker.stats.dropped}, CPU cores {os.cpu_count()}")
+        print(
+            f"  per shown frame {1000 * elapsed / self._count:.1f} ms = engine {engine_ms:.1f} ms + the rest "
+            f"(decoding, handing over, painting; other programs on this CPU)"
+        )
+        print(
+            f"  pipeline explained {window.worker.stats.explained_fps:.1f} frames/s (last 2 s), "
+            f"frames dropped {window.worker.stats.dropped}, CPU cores {os.cpu_count()}"
+        )
         sys.stdout.flush()
         self.exit_code = 0
         self._stop()

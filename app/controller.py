@@ -62,8 +62,14 @@ class Controller(QObject):
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.generation = info.generation
-        self.state.update(source_kind=info.kind, source_label=info.label, frame_count=info.frame_count,
-                          fps=info.fps, frame_index=None, playing=info.kind != "image")
+        self.state.update(
+            source_kind=info.kind,
+            source_label=info.label,
+            frame_count=info.frame_count,
+            fps=info.fps,
+            frame_index=None,
+            playing=info.kind != "image",
+        )
         if info.path and Path(info.path) != DEMO_CLIP:
             self.state.update(last_file=info.path)
         self.message.emit(info.note or f"Opened {info.label}")

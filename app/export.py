@@ -68,12 +68,20 @@ class ExportJob(QThread):
             from engine.api import Explainer  # torch loads in this thread, as in the pipeline worker
             from engine.render import render
 
-            with Explainer(request.model_path, request.backend, fill=request.fill, opacity=request.opacity,
-                           evidence=False) as explainer:
+            with Explainer(
+                request.model_path, request.backend, fill=request.fill, opacity=request.opacity, evidence=False
+            ) as explainer:
                 if self._cancel.is_set():
                     raise _Cancelled
-                result = render(explainer, request.source, request.output, request.target, request.view,
-                                progress=False, on_frame=self._on_frame)
+                result = render(
+                    explainer,
+                    request.source,
+                    request.output,
+                    request.target,
+                    request.view,
+                    progress=False,
+                    on_frame=self._on_frame,
+                )
             self.outcome = ExportOutcome(result.path, result.frames, result.complete)
         except _Cancelled:
             self.outcome = ExportOutcome(request.output, self._written, False)
@@ -115,12 +123,25 @@ def start_export(window: MainWindow, output: Path) -> ExportJob | None:
         window.report_problem("Export", "No model is loaded: load one with File \u203a Open model... first.")
         return None
     view = state.layout if state.layout in RENDER_VIEWS else "grid"
-    request = ExportRequest(Path(state.last_file), output.with_suffix(".mp4"), state.model_path, state.backend,
-                            state.target_request, view, state.fill, state.opacity)
+    request = ExportRequest(
+        Path(state.last_file),
+        output.with_suffix(".mp4"),
+        state.model_path,
+        state.backend,
+        state.target_request,
+        view,
+        state.fill,
+        state.opacity,
+    )
     state.update(playing=False)  # the export needs the CPU (or GPU) more than the live view
     job = ExportJob(request, window)
-    dialog = QProgressDialog(f"Exporting {request.source.name} ({view} view) to {request.output.name}...",
-                             "Cancel", 0, state.frame_count or 0, window)
+    dialog = QProgressDialog(
+        f"Exporting {request.source.name} ({view} view) to {request.output.name}...",
+        "Cancel",
+        0,
+        state.frame_count or 0,
+        window,
+    )
     dialog.setWindowTitle("Export explained video")
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(0)
@@ -136,8 +157,9 @@ def start_export(window: MainWindow, output: Path) -> ExportJob | None:
         if outcome.complete:
             window.status.show_info(f"Exported {outcome.frames} frames to {outcome.output}", 15000)
         else:
-            window.status.show_info(f"Export cancelled: {outcome.output} holds the first {outcome.frames} frames",
-                                    15000)
+            window.status.show_info(
+                f"Export cancelled: {outcome.output} holds the first {outcome.frames} frames", 15000
+            )
 
     def fail(text: str) -> None:
         dialog.close()

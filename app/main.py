@@ -26,19 +26,34 @@ EPILOG = """examples:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="saliency-app", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="saliency-app",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--source", help="webcam index (0, 1, ...), a stream URL, or a video / image file")
     parser.add_argument("--model", help="masking model file (.safetensors; default: the bundled model)")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="inference backend (default: the last one used, else auto)")
-    parser.add_argument("--class", dest="target", default=None,
-                        help="class to explain: a name ('tabby'), an index (281) or 'auto' (the top prediction)")
-    parser.add_argument("--no-evidence", action="store_true",
-                        help="skip the live evidence check (two more black-box passes per frame)")
-    parser.add_argument("--benchmark-frames", type=int, metavar="N", default=0,
-                        help="headless: explain N frames as fast as possible with all four views, print the "
-                             "frames/s shown, exit (uses default settings, changes none)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default=None, help="inference backend (default: the last one used, else auto)"
+    )
+    parser.add_argument(
+        "--class",
+        dest="target",
+        default=None,
+        help="class to explain: a name ('tabby'), an index (281) or 'auto' (the top prediction)",
+    )
+    parser.add_argument(
+        "--no-evidence", action="store_true", help="skip the live evidence check (two more black-box passes per frame)"
+    )
+    parser.add_argument(
+        "--benchmark-frames",
+        type=int,
+        metavar="N",
+        default=0,
+        help="headless: explain N frames as fast as possible with all four views, print the "
+        "frames/s shown, exit (uses default settings, changes none)",
+    )
     args = parser.parse_args(argv)
     if args.benchmark_frames < 0:
         parser.error("--benchmark-frames must be positive")

@@ -47,10 +47,20 @@ def build(window: MainWindow) -> dict[str, QAction]:
     state = window.state
     file_menu = _menu(menu_bar.addMenu("&File"))
     add(file_menu, "open", "&Open video or image...", lambda: _open_file(window), "Ctrl+O")
-    add(file_menu, "reopen", "&Reopen last file", lambda: window.open_source(state.last_file) if state.last_file else None)
+    add(
+        file_menu,
+        "reopen",
+        "&Reopen last file",
+        lambda: window.open_source(state.last_file) if state.last_file else None,
+    )
     add(file_menu, "open_model", "Open &model...", lambda: _open_model(window))
-    _radio_menu(_menu(file_menu.addMenu("&Backend")), BACKENDS, lambda: state.backend,
-                lambda name: state.update(backend=name), window)
+    _radio_menu(
+        _menu(file_menu.addMenu("&Backend")),
+        BACKENDS,
+        lambda: state.backend,
+        lambda name: state.update(backend=name),
+        window,
+    )
     file_menu.addSeparator()
     add(file_menu, "snapshot", "&Save snapshot", window.save_snapshot, "Ctrl+S")
     add(file_menu, "snapshot_as", "Save snapshot &as...", lambda: _snapshot_as(window), "Ctrl+Shift+S")
@@ -73,8 +83,12 @@ def build(window: MainWindow) -> dict[str, QAction]:
     _radio_menu(_menu(view.addMenu("&Fill")), FILLS, lambda: state.fill, lambda name: state.update(fill=name), window)
 
     help_menu = _menu(menu_bar.addMenu("&Help"))
-    add(help_menu, "shortcuts", "&Keyboard shortcuts",
-        lambda: QMessageBox.information(window, "Keyboard shortcuts", SHORTCUTS))
+    add(
+        help_menu,
+        "shortcuts",
+        "&Keyboard shortcuts",
+        lambda: QMessageBox.information(window, "Keyboard shortcuts", SHORTCUTS),
+    )
     return actions
 
 
@@ -83,8 +97,9 @@ def _menu(menu: QMenu | None) -> QMenu:
     return menu
 
 
-def _radio_menu(menu: QMenu, names: tuple[str, ...], current: Callable[[], str], choose: Callable[[str], object],
-                window: MainWindow) -> None:
+def _radio_menu(
+    menu: QMenu, names: tuple[str, ...], current: Callable[[], str], choose: Callable[[str], object], window: MainWindow
+) -> None:
     """A menu of exclusive choices that shows the current one each time it opens."""
     group = QActionGroup(window)
     for name in names:

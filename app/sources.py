@@ -73,8 +73,9 @@ class CameraSource(FrameSource):
 
     kind = "camera"
 
-    def __init__(self, device: int | str, *, open_timeout: float = 5.0, frame_timeout: float = 2.0,
-                 max_failures: int = 5) -> None:
+    def __init__(
+        self, device: int | str, *, open_timeout: float = 5.0, frame_timeout: float = 2.0, max_failures: int = 5
+    ) -> None:
         self.device = device
         self.label = f"camera {device}" if isinstance(device, int) else str(device)
         self._frame_timeout = frame_timeout

@@ -66,8 +66,12 @@ class MainWindow(QMainWindow):
             return
         width = min(1500, int(available.width() * 0.9))
         height = min(950, int(available.height() * 0.9))
-        self.setGeometry(available.x() + (available.width() - width) // 2,
-                         available.y() + (available.height() - height) // 2, width, height)
+        self.setGeometry(
+            available.x() + (available.width() - width) // 2,
+            available.y() + (available.height() - height) // 2,
+            width,
+            height,
+        )
 
     def _build(self) -> None:
         self.grid = ViewGrid()
@@ -134,8 +138,7 @@ class MainWindow(QMainWindow):
             frame = f"-frame{result.frame_index}" if result.frame_index is not None else ""
             path = settings.snapshot_folder(self.store) / f"snapshot-{stamp}{frame}.png"
         try:
-            written = write_png(path, compose(result.frame, result.explanation, self.state.layout,
-                                              self.state.show_box))
+            written = write_png(path, compose(result.frame, result.explanation, self.state.layout, self.state.show_box))
         except OSError as error:
             self.report_problem("Snapshot not saved", str(error))
             return None
@@ -150,8 +153,7 @@ class MainWindow(QMainWindow):
         self.problems.append(text)
         self.status.show_error(text.split("\n")[0])
         if self._message_box is None:
-            self._message_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
-                                            self)
+            self._message_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
             self._message_box.setWindowModality(Qt.WindowModality.NonModal)
         self._message_box.setWindowTitle(title)
         self._message_box.setText(text)
@@ -170,8 +172,9 @@ class MainWindow(QMainWindow):
         if explanation is not None:
             self.top5.show_predictions(explanation.top5, explanation.target)
             mode = "auto" if self.state.target is None else "chosen"
-            self.evidence.show_evidence(f"Explaining: {explanation.target_name} ({explanation.target}, {mode})",
-                                        explanation.probabilities)
+            self.evidence.show_evidence(
+                f"Explaining: {explanation.target_name} ({explanation.target}, {mode})", explanation.probabilities
+            )
         self.shown.tick()
         self.result_shown.emit(result)
 

@@ -318,8 +318,9 @@ class PipelineWorker(QThread):
             return
         params = self._params
         try:
-            self._explainer = Explainer(spec.path, spec.backend, fill=params.fill, opacity=params.opacity,
-                                        evidence=params.evidence)
+            self._explainer = Explainer(
+                spec.path, spec.backend, fill=params.fill, opacity=params.opacity, evidence=params.evidence
+            )
         except SaliencyError as error:
             self.model_failed.emit(str(error))
             return
@@ -329,8 +330,9 @@ class PipelineWorker(QThread):
             return
         explainer = self._explainer
         self.model_ready.emit(
-            ModelInfo(explainer.model_description, explainer.backend_name, explainer.backend_reason,
-                      tuple(explainer.classes))
+            ModelInfo(
+                explainer.model_description, explainer.backend_name, explainer.backend_reason, tuple(explainer.classes)
+            )
         )
 
     def _close_explainer(self) -> None:
@@ -345,8 +347,9 @@ class PipelineWorker(QThread):
         if self._explainer is not None:
             params = self._params
             try:
-                explanation = self._explainer.explain(frame.image, params.target, fill=params.fill,
-                                                      opacity=params.opacity, evidence=params.evidence)
+                explanation = self._explainer.explain(
+                    frame.image, params.target, fill=params.fill, opacity=params.opacity, evidence=params.evidence
+                )
             except UnknownClassError as error:  # e.g. a class index the newly loaded model does not have
                 self._params = replace(params, target="auto")
                 self._report(f"{error}; explaining the top prediction instead")
@@ -355,8 +358,9 @@ class PipelineWorker(QThread):
             self.stats.explained_fps = self._explained.rate()
             self.stats.timings_ms = dict(explanation.timings_ms)
             self.stats.model_ms = explanation.timings_ms.get("total", 0.0)
-        result = FrameResult(self._generation, frame.index, frame.image, explanation, frame.captured_at,
-                             time.perf_counter())
+        result = FrameResult(
+            self._generation, frame.index, frame.image, explanation, frame.captured_at, time.perf_counter()
+        )
         with self._condition:
             replaced = self._mailbox is not None
             self._mailbox = result

@@ -9,11 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["load_masker", "list_blackboxes", "load_blackbox", "Explainer", "Explanation", "FILLS", "VIEWS"]
+_API = ("load_masker", "list_blackboxes", "load_blackbox", "Explainer")
+_CONTRACT = ("AUTO", "ClassInfo", "Explanation", "FILLS", "VIEWS", "RENDER_VIEWS", "BACKEND_NAMES", "BACKEND_CHOICES")
+__all__ = [*_API, *_CONTRACT]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in _CONTRACT:  # the app's vocabulary: no torch behind it
+        return getattr(importlib.import_module("engine.contract"), name)
+    if name in _API:
         # importlib, not `from engine import api`: type checks of light subpackages (mypy engine/backends)
         # then do not follow this import into the whole model code.
         api = importlib.import_module("engine.api")

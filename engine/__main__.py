@@ -45,17 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    info = commands.add_parser(
-        "info", help="backends available here (and why not), cache folder, default model"
-    )
+    info = commands.add_parser("info", help="backends available here (and why not), cache folder, default model")
     info.set_defaults(run=_info)
 
     build = commands.add_parser("build", help="export to ONNX (FP32, FP16), check the exports, build engines")
     build.add_argument("model", type=Path, help="a model file (.safetensors with its card)")
     build.add_argument("--backend", default="auto", help=f"auto, all, or one of {', '.join(CHOICES[1:])}")
-    build.add_argument(
-        "--out", type=Path, default=None, help="folder for the files (default: the user cache)"
-    )
+    build.add_argument("--out", type=Path, default=None, help="folder for the files (default: the user cache)")
     build.set_defaults(run=_build)
 
     bench = commands.add_parser("bench", help="masks/s and end-to-end frames/s per backend, table + JSON")
@@ -65,12 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--backends", default=",".join(VARIANT_LABELS), help="comma-separated (default: all)")
     bench.add_argument("--video", type=Path, default=None, help="default: $SALIENCY_DATA/videos/box.mp4")
     bench.add_argument("--frames", type=int, default=120, help="frames per end-to-end run (default 120)")
-    bench.add_argument(
-        "--repeats", type=int, default=3, help="runs per figure; median and spread (default 3)"
-    )
-    bench.add_argument(
-        "--seconds", type=float, default=1.0, help="minimum time per model-only run (default 1)"
-    )
+    bench.add_argument("--repeats", type=int, default=3, help="runs per figure; median and spread (default 3)")
+    bench.add_argument("--seconds", type=float, default=1.0, help="minimum time per model-only run (default 1)")
     bench.add_argument("--evidence", action="store_true", help="also run the live evidence check end to end")
     bench.add_argument(
         "--prefetch", type=int, default=0, help="decode N frames ahead in a background thread (default 0: inline)"
@@ -177,9 +169,20 @@ def _bench(args: argparse.Namespace) -> int:
     video = args.video or data_root() / "videos" / "box.mp4"
     masker, blackbox, name = _load(args)
     report = run_bench(
-        masker, blackbox, name, labels, video, args.frames, args.repeats, args.seconds, args.evidence, args.prefetch,
-        args.threads, log=lambda line: print(line, file=sys.stderr), spinning=args.spinning,
-    )  # fmt: skip
+        masker,
+        blackbox,
+        name,
+        labels,
+        video,
+        args.frames,
+        args.repeats,
+        args.seconds,
+        args.evidence,
+        args.prefetch,
+        args.threads,
+        log=lambda line: print(line, file=sys.stderr),
+        spinning=args.spinning,
+    )
     print(table(report))
     if args.out:
         print(f"results: {write_json(report, args.out)}")
@@ -192,14 +195,17 @@ def _render(args: argparse.Namespace) -> int:
 
     masker, blackbox, name = _load(args)
     with Explainer.from_masker(
-        masker, blackbox, args.backend, name=name, fill=args.fill, opacity=args.opacity,
+        masker,
+        blackbox,
+        args.backend,
+        name=name,
+        fill=args.fill,
+        opacity=args.opacity,
         batch_sizes=(1, args.batch),
-    ) as explainer:  # fmt: skip
+    ) as explainer:
         print(f"backend: {explainer.backend_name} ({explainer.backend_reason})", file=sys.stderr)
         try:
-            result = render(
-                explainer, args.input, args.output, args.target, args.view, args.batch, args.max_frames
-            )
+            result = render(explainer, args.input, args.output, args.target, args.view, args.batch, args.max_frames)
         except KeyboardInterrupt:
             print(f"interrupted: {args.output} holds the frames written so far", file=sys.stderr)
             return 130

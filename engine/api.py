@@ -1,13 +1,13 @@
 """The public Python API of the engine (documented in README).
 
-    import engine
-    model = engine.load_masker()                 # the bundled default model (or a path)
-    masks = model(images, classes)               # images (N, 3, H, W) in [0, 1], classes (N,) -> (N, 1, H, W)
-    logits = model.blackbox(images)              # the black box it explains
-    engine.list_blackboxes(); engine.load_blackbox("efficientnet_lite0")
+import engine
+model = engine.load_masker()                 # the bundled default model (or a path)
+masks = model(images, classes)               # images (N, 3, H, W) in [0, 1], classes (N,) -> (N, 1, H, W)
+logits = model.blackbox(images)              # the black box it explains
+engine.list_blackboxes(); engine.load_blackbox("efficientnet_lite0")
 
-    explainer = engine.Explainer(backend="auto")  # frames in, Explanation (numpy views + mask) out
-    explanation = explainer.explain(frame_rgb_uint8, target="auto")
+explainer = engine.Explainer(backend="auto")  # frames in, Explanation (numpy views + mask) out
+explanation = explainer.explain(frame_rgb_uint8, target="auto")
 """
 
 from __future__ import annotations
@@ -20,13 +20,26 @@ import torch
 from torch import nn
 
 from engine.closing import Closing
+from engine.contract import AUTO, FILLS, VIEWS, ClassInfo, Explanation
 from engine.errors import ModelFileError
 from engine.modelfile import load_model
 from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.blackbox import list_blackboxes as _list_blackboxes
 from engine.models.masker import Masker
 from engine.paths import DEFAULT_MODEL, default_model_path
-from engine.pipeline import Explanation
+
+__all__ = [
+    "AUTO",
+    "FILLS",
+    "VIEWS",
+    "ClassInfo",
+    "Explanation",
+    "Explainer",
+    "SaliencyModel",
+    "list_blackboxes",
+    "load_blackbox",
+    "load_masker",
+]
 
 
 class SaliencyModel(nn.Module):
@@ -79,10 +92,7 @@ def _card_blackbox(path: Path) -> str:
     return read_card(path)["blackbox"]["name"]
 
 
-# --- Explainer: the interface the app (and the renderer) use (see notes/EXPLAINER_CONTRACT) ---------------------
-
-FILLS = ("blur", "grey", "black")
-VIEWS = ("overlay", "mask", "preserved", "destroyed")
+# --- Explainer: the interface the app (and the renderer) use (types: engine.contract) ---------------------
 
 
 class Explainer(Closing):
@@ -107,9 +117,7 @@ class Explainer(Closing):
     ) -> None:
         model = load_masker(model_path)
         name = Path(model_path).stem if model_path is not None else default_model_path().stem
-        self._setup(
-            model.masker, model.blackbox, name, backend, fill, opacity, evidence, batch_sizes, backend_options
-        )
+        self._setup(model.masker, model.blackbox, name, backend, fill, opacity, evidence, batch_sizes, backend_options)
 
     @classmethod
     def from_masker(
@@ -127,9 +135,7 @@ class Explainer(Closing):
     ) -> Explainer:
         """An Explainer for a masker already in memory (e.g. an untrained one, for benchmarks)."""
         explainer = cls.__new__(cls)
-        explainer._setup(
-            masker, blackbox, name, backend, fill, opacity, evidence, batch_sizes, backend_options
-        )
+        explainer._setup(masker, blackbox, name, backend, fill, opacity, evidence, batch_sizes, backend_options)
         return explainer
 
     def _setup(

@@ -79,9 +79,7 @@ def model_rates(explainer: Explainer, batch: int, repeats: int, seconds: float) 
     backend = explainer.backend
     size = explainer.graphs.input_size
     feed = {
-        "image": torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(
-            backend.device
-        ),
+        "image": torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(backend.device),
         "target": torch.full((batch,), -1, dtype=torch.long).to(backend.device),
     }
     for _ in range(3):
@@ -162,9 +160,14 @@ def run_bench(
         if spinning and variant.backend == "onnxruntime":
             options["spinning"] = True
         with Explainer.from_masker(
-            masker, blackbox, variant.backend, name=model_name, evidence=evidence, batch_sizes=(1, 8),
+            masker,
+            blackbox,
+            variant.backend,
+            name=model_name,
+            evidence=evidence,
+            batch_sizes=(1, 8),
             backend_options=options,
-        ) as explainer:  # fmt: skip
+        ) as explainer:
             batch1 = model_rates(explainer, 1, repeats, seconds)
             batch8 = model_rates(explainer, 8, repeats, seconds)
             fps, stage_ms, stability, count = end_to_end(explainer, video, frames, repeats, evidence, prefetch)

@@ -27,9 +27,7 @@ def real_images(input_size: int, count: int = 4) -> torch.Tensor | None:
             continue
         with VideoReader(video) as reader:
             frames = [frame for _, frame in zip(range(count * 20), reader)][::20]
-        resized = [
-            cv2.resize(frame, (input_size, input_size), interpolation=cv2.INTER_AREA) for frame in frames
-        ]
+        resized = [cv2.resize(frame, (input_size, input_size), interpolation=cv2.INTER_AREA) for frame in frames]
         return torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255
     return None
 
@@ -44,7 +42,9 @@ def check_exports(graphs: ModelGraphs, root: Path | None, say: Callable[[str], N
             module = graphs.saliency if graph == "saliency" else graphs.classifier
             checks = [(compare(module, path, graph, precision, graphs.input_size), "random images")]
             if images is not None:
-                checks.append((compare(module, path, graph, precision, graphs.input_size, images=images), "video frames"))
+                checks.append(
+                    (compare(module, path, graph, precision, graphs.input_size, images=images), "video frames")
+                )
             for check, inputs in checks:
                 say(f"  {path.name}: {check.describe()} [{inputs}]")
                 if not check.passed:
@@ -90,7 +90,5 @@ def resolve_backends(choice: str) -> list[str]:
     if choice == "auto":
         return [select_backend("auto")[0]]
     if choice not in BACKEND_NAMES:
-        raise SaliencyError(
-            f"unknown backend {choice!r}; choose auto, all or one of {', '.join(BACKEND_NAMES)}"
-        )
+        raise SaliencyError(f"unknown backend {choice!r}; choose auto, all or one of {', '.join(BACKEND_NAMES)}")
     return [choice]

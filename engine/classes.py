@@ -7,24 +7,16 @@ in the order of every standard ImageNet head (sorted wnids).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from engine.contract import ClassInfo
 from engine.errors import UnknownClassError
 
 _IMAGENET_TSV = Path(__file__).parent / "data" / "imagenet_classes.tsv"
 
 
-@dataclass(frozen=True)
-class ClassInfo:
-    index: int
-    wnid: str
-    names: str  # comma-separated synonyms, the first is the display name
-
-    @property
-    def display_name(self) -> str:
-        return self.names.split(",")[0].strip()
+__all__ = ["ClassInfo", "generic_classes", "imagenet_classes", "resolve_class"]
 
 
 @lru_cache(maxsize=1)

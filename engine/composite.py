@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FILLS = ("blur", "grey", "black")
+from engine.contract import FILLS
+
 BLUR_SIGMA_AT_224 = 10.0
 GREY = 0.5
 
@@ -195,7 +196,9 @@ class TorchCompositor:
         images = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), horizontal, groups=channels)
         return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="reflect"), vertical, groups=channels)
 
-    def views(self, frames: torch.Tensor, mask_low: torch.Tensor, fill_low: torch.Tensor, opacity: float) -> list[Views]:
+    def views(
+        self, frames: torch.Tensor, mask_low: torch.Tensor, fill_low: torch.Tensor, opacity: float
+    ) -> list[Views]:
         """frames (B, H, W, 3) uint8, mask_low (B, 1, h, w), fill_low from `fill_low` -> views; only the final
         images leave the device."""
         height, width = frames.shape[1:3]
@@ -210,8 +213,7 @@ class TorchCompositor:
         images_u8 = torch.stack([_to_u8(overlay), heat, _to_u8(preserved), _to_u8(destroyed)], dim=1)  # (B, 4, H, W, 3)
         views_host, mask_host = self._to_host(images_u8), self._to_host(mask[:, 0])
         return [
-            Views(mask_host[index], *(views_host[index, view] for view in range(4)))
-            for index in range(frames.shape[0])
+            Views(mask_host[index], *(views_host[index, view] for view in range(4))) for index in range(frames.shape[0])
         ]
 
     def _to_host(self, tensor: torch.Tensor) -> np.ndarray:
@@ -250,9 +252,7 @@ def _area_matrix(source: int, target: int, device: torch.device) -> torch.Tensor
 
 def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     shrinking = images.shape[-2] > height or images.shape[-1] > width
-    return F.interpolate(
-        images, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking
-    )
+    return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
 
 
 def _to_u8(images: torch.Tensor) -> torch.Tensor:

@@ -146,13 +146,24 @@ def fuse_pads_into_convs(model: onnx.ModelProto) -> int:
         if mode != b"constant" or len(users) != 1 or users[0].op_type != "Conv" or len(pad.input) < 2:
             continue
         pads, fill = constant(pad.input[1]), constant(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else 0
-        if pads is None or fill is None or np.any(np.asarray(fill) != 0) or pads.size != 8 or np.any(pads[[0, 1, 4, 5]]):
+        if (
+            pads is None
+            or fill is None
+            or np.any(np.asarray(fill) != 0)
+            or pads.size != 8
+            or np.any(pads[[0, 1, 4, 5]])
+        ):
             continue
         conv = users[0]
         if any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv.attribute):
             continue
         current = next((list(a.ints) for a in conv.attribute if a.name == "pads"), [0, 0, 0, 0])
-        merged = [current[0] + int(pads[2]), current[1] + int(pads[3]), current[2] + int(pads[6]), current[3] + int(pads[7])]
+        merged = [
+            current[0] + int(pads[2]),
+            current[1] + int(pads[3]),
+            current[2] + int(pads[6]),
+            current[3] + int(pads[7]),
+        ]
         kept = [a for a in conv.attribute if a.name != "pads"]
         del conv.attribute[:]
         conv.attribute.extend([*kept, onnx.helper.make_attribute("pads", merged)])
@@ -230,9 +241,7 @@ def export_graph(module: nn.Module, graph: str, input_size: int, precision: str)
 # --- the comparator ----------------------------------------------------------------------------------------------
 
 
-def run_onnx(
-    model: onnx.ModelProto | Path, feed: dict[str, torch.Tensor], threads: int = 0
-) -> list[np.ndarray]:
+def run_onnx(model: onnx.ModelProto | Path, feed: dict[str, torch.Tensor], threads: int = 0) -> list[np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -291,9 +300,7 @@ def compare(
     )
 
 
-def reference_outputs(
-    module: nn.Module, feed: dict[str, torch.Tensor]
-) -> tuple[list[np.ndarray], np.ndarray | None]:
+def reference_outputs(module: nn.Module, feed: dict[str, torch.Tensor]) -> tuple[list[np.ndarray], np.ndarray | None]:
     """PyTorch FP32 outputs of `module`, and |C0| + |C1| of its mask ratio (None for the classifier)."""
     denominators: list[torch.Tensor] = []
 
@@ -301,9 +308,7 @@ def reference_outputs(
         denominators.append(inputs[0].float().abs().sum(1, keepdim=True))
 
     hooks = [
-        ratio.register_forward_hook(keep_denominator)
-        for ratio in module.modules()
-        if isinstance(ratio, MaskRatio)
+        ratio.register_forward_hook(keep_denominator) for ratio in module.modules() if isinstance(ratio, MaskRatio)
     ]
     try:
         with torch.no_grad():

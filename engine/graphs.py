@@ -81,9 +81,7 @@ class ClassifierGraph(nn.Module):
         return self.blackbox(image).float()
 
 
-def model_graphs(
-    masker: Masker, blackbox: BlackBox, card: dict[str, Any] | None = None, name: str = ""
-) -> ModelGraphs:
+def model_graphs(masker: Masker, blackbox: BlackBox, card: dict[str, Any] | None = None, name: str = "") -> ModelGraphs:
     """Both graphs of a loaded model (eval mode; the backends run them without autograd)."""
     from engine.modelfile import tensors_sha256
 

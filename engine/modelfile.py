@@ -49,7 +49,10 @@ def make_card(masker: Masker, blackbox: BlackBox, **extra: Any) -> dict[str, Any
             "blackbox_mean": blackbox.mean.flatten().tolist(),
             "blackbox_std": blackbox.std.flatten().tolist(),
         },
-        "classes": {"count": len(blackbox.classes), "list": "imagenet-1k" if len(blackbox.classes) == 1000 else "generic"},
+        "classes": {
+            "count": len(blackbox.classes),
+            "list": "imagenet-1k" if len(blackbox.classes) == 1000 else "generic",
+        },
     }
     card.update(extra)
     return card
@@ -65,7 +68,9 @@ def save_model(path: str | Path, masker: Masker, blackbox: BlackBox, **extra: An
     card = make_card(masker, blackbox, **extra)
     card["weights_sha256"] = tensors_sha256(state)
     replace_atomically(path, lambda tmp: save_file(state, tmp, metadata={"card": json.dumps(card)}))
-    replace_atomically(path.with_suffix(".card.json"), lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
+    replace_atomically(
+        path.with_suffix(".card.json"), lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n")
+    )
     return path
 
 
@@ -100,7 +105,9 @@ def load_model(path: str | Path, blackbox: BlackBox | None = None) -> tuple[Mask
     except (SafetensorError, OSError) as error:
         raise ModelFileError(f"cannot read the weights in {path}: {error}") from error
     if tensors_sha256(state) != card.get("weights_sha256"):
-        raise ModelFileError(f"{path}: the weights do not match the hash in their card; the file was altered or damaged")
+        raise ModelFileError(
+            f"{path}: the weights do not match the hash in their card; the file was altered or damaged"
+        )
     config = MaskerConfig.from_dict(card["masker"])
     encoder = create_encoder(config.encoder, blackbox)
     masker = Masker(_without_init(config), encoder)

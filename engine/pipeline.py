@@ -11,35 +11,17 @@ GPU, so only the final uint8 views cross back. `run` takes a batch of same-sized
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from engine.backends.base import Backend, ModelGraphs
-from engine.classes import ClassInfo, resolve_class
+from engine.classes import resolve_class
 from engine.composite import NumpyCompositor, TorchCompositor, Views, check_fill, mask_box
+from engine.contract import AUTO, ClassInfo, Explanation
 from engine.errors import UnknownClassError
 
-AUTO = -1
-
-
-@dataclass
-class Explanation:
-    """One explained frame (see EXPLAINER_CONTRACT): numpy arrays and plain Python only."""
-
-    frame: np.ndarray  # (H, W, 3) uint8 RGB, the input frame
-    mask: np.ndarray  # (H, W) float32 in [0, 1]
-    overlay: np.ndarray  # (H, W, 3) uint8: the heat map over the frame
-    mask_image: np.ndarray  # (H, W, 3) uint8: the mask as a heat map
-    preserved: np.ndarray  # (H, W, 3) uint8: Phi(X, M)
-    destroyed: np.ndarray  # (H, W, 3) uint8: Phi(X, 1 - M)
-    target: int
-    target_name: str
-    box: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) around mask >= 0.5, x1 / y1 exclusive
-    top5: list[tuple[int, str, float]]
-    probabilities: dict[str, float] | None  # the target's probability on "frame", "preserved", "destroyed"
-    timings_ms: dict[str, float]  # "preprocess", "model", "composite", "evidence", "total" (per frame)
+__all__ = ["AUTO", "Explanation", "Pipeline", "as_rgb_frame", "resolve_target"]
 
 
 def as_rgb_frame(frame: object) -> np.ndarray:
@@ -51,9 +33,7 @@ def as_rgb_frame(frame: object) -> np.ndarray:
     if frame.ndim == 2:
         frame = frame[:, :, None]
     if frame.ndim != 3 or frame.shape[2] not in (1, 3, 4) or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(
-            f"a frame must be (H, W, 3) RGB, (H, W) / (H, W, 1) grey or (H, W, 4) RGBA, not {frame.shape}"
-        )
+        raise ValueError(f"a frame must be (H, W, 3) RGB, (H, W) / (H, W, 1) grey or (H, W, 4) RGBA, not {frame.shape}")
     if frame.shape[2] == 1:
         frame = np.repeat(frame, 3, axis=2)
     elif frame.shape[2] == 4:
@@ -67,9 +47,7 @@ def resolve_target(target: int | str, classes: tuple[ClassInfo, ...]) -> int:
         return AUTO
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if not 0 <= int(target) < len(classes):
-            raise UnknownClassError(
-                f"class index {int(target)} is outside 0..{len(classes) - 1} of this black box"
-            )
+            raise UnknownClassError(f"class index {int(target)} is outside 0..{len(classes) - 1} of this black box")
         return int(target)
     if isinstance(target, str):
         return resolve_class(target, classes)

@@ -16,13 +16,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from engine.pipeline import Explanation
+from engine.contract import RENDER_VIEWS, Explanation
 from engine.video import VideoReader, VideoWriter
 
 if TYPE_CHECKING:
     from engine.api import Explainer
-
-RENDER_VIEWS = ("grid", "overlay", "preserved", "destroyed")
 
 
 @dataclass
@@ -47,9 +45,7 @@ def compose_view(explanation: Explanation, view: str) -> np.ndarray:
     height, width = explanation.frame.shape[:2]
     half = (max(width // 2, 1), max(height // 2, 1))
     tiles = [
-        _caption(
-            cv2.resize(explanation.overlay, half, interpolation=cv2.INTER_AREA), explanation.target_name
-        ),
+        _caption(cv2.resize(explanation.overlay, half, interpolation=cv2.INTER_AREA), explanation.target_name),
         _caption(cv2.resize(explanation.mask_image, half, interpolation=cv2.INTER_AREA), "mask"),
         _caption(cv2.resize(explanation.preserved, half, interpolation=cv2.INTER_AREA), "preserved"),
         _caption(cv2.resize(explanation.destroyed, half, interpolation=cv2.INTER_AREA), "destroyed"),
@@ -85,9 +81,7 @@ def render(
         raise ValueError(f"view must be one of {RENDER_VIEWS}, not {view!r}")
     output = Path(output)
     with VideoReader(source) as reader:
-        total = (
-            reader.frame_count if max_frames is None else min(max_frames, reader.frame_count or max_frames)
-        )
+        total = reader.frame_count if max_frames is None else min(max_frames, reader.frame_count or max_frames)
         size = (reader.width, reader.height)
         if view == "grid":
             size = (max(reader.width // 2, 1) * 2, max(reader.height // 2, 1) * 2)

@@ -103,16 +103,12 @@ class VideoWriter(Closing):
         fourcc = cv2.VideoWriter.fourcc(*"mp4v")
         self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, size)
         if not self.writer.isOpened():
-            raise VideoError(
-                f"cannot write a video to {self.path} (folder not writable, or not an .mp4 name?)"
-            )
+            raise VideoError(f"cannot write a video to {self.path} (folder not writable, or not an .mp4 name?)")
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
-            raise ValueError(
-                f"frame of {frame.shape[1]}x{frame.shape[0]} for a {self.size[0]}x{self.size[1]} video"
-            )
+            raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} for a {self.size[0]}x{self.size[1]} video")
         self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames += 1
 

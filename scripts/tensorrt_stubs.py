@@ -18,7 +18,9 @@ from pathlib import Path
 _KEYWORD_PARAMETER = re.compile(r"(?<=[(,] )in(?=: )")  # `def f(self, in: X, out: Y)` -> `in_: X`
 _MISSING_DEFAULT = re.compile(r"(=[^,()]*, \w+: \w+)\)")  # `(a: A = None, axis: int)` -> `axis: int = ...)`
 _BOOL = re.compile(r"\bbool\b")
-_HEADER = "# mypy: ignore-errors\n# Repaired by scripts/tensorrt_stubs.py from the tensorrt-stubs wheel.\nimport builtins\n"
+_HEADER = (
+    "# mypy: ignore-errors\n# Repaired by scripts/tensorrt_stubs.py from the tensorrt-stubs wheel.\nimport builtins\n"
+)
 
 
 def repair(text: str) -> str:

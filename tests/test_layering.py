@@ -7,7 +7,10 @@ import app
 
 
 def test_importing_app_does_not_import_torch():
-    code = "import sys, app, app.main, engine; bad = [m for m in ('torch', 'onnxruntime') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    code = (
+        "import sys, app, app.main, engine; bad = [m for m in ('torch', 'onnxruntime') if m in sys.modules]; "
+        "print(bad); sys.exit(bool(bad))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -21,6 +24,7 @@ def test_no_app_module_imports_an_ml_runtime_at_import_time():
         "bad = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'timm') if m in sys.modules]\n"
         "print(bad); sys.exit(bool(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -59,6 +59,7 @@ class MapMethod:
 
 # --- boxes --------------------------------------------------------------------------------------------------------
 
+
 class CenterBox(BoxMethod):
     name, label = "center", "Center box"
 
@@ -83,6 +84,7 @@ class GroundTruthBoxes(BoxMethod):
 
 
 # --- maps ---------------------------------------------------------------------------------------------------------
+
 
 class MaskingModel(MapMethod):
     """The masking model: one forward pass, masks already in [0, 1]."""
@@ -179,8 +181,12 @@ class IterativeMask(MapMethod):
             for _ in range(self.iterations):
                 mask_low = torch.sigmoid(logits)
                 mask = F.interpolate(mask_low, size=(height, width), mode="bilinear", align_corners=False)
-                both = torch.cat([evidence.remove_evidence(images, mask, alternative),
-                                  evidence.remove_evidence(images, 1 - mask, alternative)])  # fmt: skip
+                both = torch.cat(
+                    [
+                        evidence.remove_evidence(images, mask, alternative),
+                        evidence.remove_evidence(images, 1 - mask, alternative),
+                    ]
+                )
                 preserved, destroyed = self.blackbox(both).split(batch)  # one pass for both terms
                 per_image = (
                     config.tv_weight * objective_terms.tv_term(mask_low, config.tv_reduction, config.tv_border)
@@ -231,4 +237,3 @@ def normalise_per_image(maps: torch.Tensor) -> torch.Tensor:
     low = flat.min(1).values[:, None, None, None]
     span = (flat.max(1).values - flat.min(1).values)[:, None, None, None]
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
-

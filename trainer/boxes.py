@@ -82,7 +82,8 @@ class EvalDataset:
         boxes, dropped = _inside_boxes(record, source_width, source_height)
         if len(boxes) == 0:
             raise DataError(
-                f"{record.file}: every box lies outside the {source_width}x{source_height} image: {record.boxes.tolist()}"
+                f"{record.file}: every box lies outside the {source_width}x{source_height} image: "
+                f"{record.boxes.tolist()}"
             )
         size = self.image_size
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -25,8 +25,18 @@ from trainer.objective import (
     preset,
 )
 
-RESUMABLE = {"out", "steps", "time_budget", "val_every", "checkpoint_every", "log_every", "workers", "threads", "device",
-             "progress"}
+RESUMABLE = {
+    "out",
+    "steps",
+    "time_budget",
+    "val_every",
+    "checkpoint_every",
+    "log_every",
+    "workers",
+    "threads",
+    "device",
+    "progress",
+}
 CONFIG_NAME = "config.json"
 
 
@@ -106,8 +116,12 @@ class TrainConfig:
 # --- command line ------------------------------------------------------------------------------------------------
 
 _DEFAULT = TrainConfig()
-_FORMS = {"tv_reduction": TV_REDUCTIONS, "area_form": AREA_FORMS, "preserve_form": PRESERVE_FORMS,
-          "destroy_form": DESTROY_FORMS}  # fmt: skip
+_FORMS = {
+    "tv_reduction": TV_REDUCTIONS,
+    "area_form": AREA_FORMS,
+    "preserve_form": PRESERVE_FORMS,
+    "destroy_form": DESTROY_FORMS,
+}
 _OBJECTIVE_HELP = {
     "tv_weight": "weight of the smoothness term TV(M)",
     "tv_reduction": "TV form: mean (mean squared neighbour difference), sum (eq. 5 literally), official",
@@ -140,53 +154,110 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d = _DEFAULT
     data = parser.add_argument_group("data")
-    data.add_argument("--data", help="training data: a labels.csv folder, ImageFolder layout, an unlabelled folder "
-                      "or a video (pseudo-labels = black-box top-1); default $SALIENCY_DATA/imagenet-train")
-    data.add_argument("--val-data", help="boxes.csv folder for validation ('none' to skip); default "
-                      "$SALIENCY_DATA/imagenet-val-dev")
+    data.add_argument(
+        "--data",
+        help="training data: a labels.csv folder, ImageFolder layout, an unlabelled folder "
+        "or a video (pseudo-labels = black-box top-1); default $SALIENCY_DATA/imagenet-train",
+    )
+    data.add_argument(
+        "--val-data", help="boxes.csv folder for validation ('none' to skip); default $SALIENCY_DATA/imagenet-val-dev"
+    )
     data.add_argument("--val-limit", type=int, help=f"validate on the first N images, 0 = all (default {d.val_limit})")
     data.add_argument("--val-every", type=int, help=f"validate every N steps (default {d.val_every})")
-    data.add_argument("--short-side", type=int, help=f"decode training images to this short side (default {d.short_side})")
-    data.add_argument("--crop-scale-min", type=float, help=f"smallest random crop, fraction of the image area (default {d.crop_scale_min})")
+    data.add_argument(
+        "--short-side", type=int, help=f"decode training images to this short side (default {d.short_side})"
+    )
+    data.add_argument(
+        "--crop-scale-min",
+        type=float,
+        help=f"smallest random crop, fraction of the image area (default {d.crop_scale_min})",
+    )
     data.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
-    data.add_argument("--video-every", type=int, help=f"use every N-th frame of a training video (default {d.video_every})")
+    data.add_argument(
+        "--video-every", type=int, help=f"use every N-th frame of a training video (default {d.video_every})"
+    )
     data.add_argument("--workers", type=int, help=f"threads decoding images (default {d.workers})")
 
     model = parser.add_argument_group("model")
     model.add_argument("--blackbox", help=f"black-box classifier to explain (default {d.blackbox})")
     model.add_argument("--encoder", help="frozen encoder (default: the black box's own features)")
-    model.add_argument("--upsampler-channels", type=int, nargs=3, help=f"decoder widths (default {' '.join(map(str, d.upsampler_channels))})")
-    model.add_argument("--image-size", type=int, help=f"masker input size; crops are cut at this size (default {d.image_size})")
-    model.add_argument("--embedding-init", choices=("classifier", "random"), help=f"class embeddings start as the classifier rows or random (default {d.embedding_init})")
-    model.add_argument("--embedding-scale", type=float, help=f"scale of the feature filter logits (default {d.embedding_scale})")
-    model.add_argument("--embedding-offset", type=float, help=f"offset of the feature filter logits (default {d.embedding_offset})")
-    model.add_argument("--init", metavar="MODEL", help="start from this model file's weights (fine-tuning; the "
-                       "architecture options must match the file's); default: a fresh masker")
+    model.add_argument(
+        "--upsampler-channels",
+        type=int,
+        nargs=3,
+        help=f"decoder widths (default {' '.join(map(str, d.upsampler_channels))})",
+    )
+    model.add_argument(
+        "--image-size", type=int, help=f"masker input size; crops are cut at this size (default {d.image_size})"
+    )
+    model.add_argument(
+        "--embedding-init",
+        choices=("classifier", "random"),
+        help=f"class embeddings start as the classifier rows or random (default {d.embedding_init})",
+    )
+    model.add_argument(
+        "--embedding-scale", type=float, help=f"scale of the feature filter logits (default {d.embedding_scale})"
+    )
+    model.add_argument(
+        "--embedding-offset", type=float, help=f"offset of the feature filter logits (default {d.embedding_offset})"
+    )
+    model.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from this model file's weights (fine-tuning; the "
+        "architecture options must match the file's); default: a fresh masker",
+    )
 
     objective = parser.add_argument_group("objective (a preset, then any weight or form)")
-    objective.add_argument("--preset", choices=tuple(PRESETS), help="default (what trained best here), paper "
-                           "(eq. 4 and 5 with lambdas 10, 1e-3, 5, 0.3) or official (the authors' code: hinges on "
-                           "logits, area power 0.3); default: default")
+    objective.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="default (what trained best here), paper "
+        "(eq. 4 and 5 with lambdas 10, 1e-3, 5, 0.3) or official (the authors' code: hinges on "
+        "logits, area power 0.3); default: default",
+    )
     for name, help_text in _OBJECTIVE_HELP.items():
         default = getattr(d.objective, name)
-        objective.add_argument(f"--{name.replace('_', '-')}", type=type(default), choices=_FORMS.get(name),
-                               help=f"{help_text} (default preset: {default})")  # fmt: skip
-    objective.add_argument("--blur-sigma", type=float, help=f"sigma of the blur alternative at 224 pixels (default {d.blur_sigma})")
-    objective.add_argument("--blur-probability", type=float, help=f"share of blurred alternatives, the rest noisy colours (default {d.blur_probability})")
-    objective.add_argument("--noise-std", type=float, help=f"noise on the constant-colour alternative (default {d.noise_std})")
+        objective.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=type(default),
+            choices=_FORMS.get(name),
+            help=f"{help_text} (default preset: {default})",
+        )
+    objective.add_argument(
+        "--blur-sigma", type=float, help=f"sigma of the blur alternative at 224 pixels (default {d.blur_sigma})"
+    )
+    objective.add_argument(
+        "--blur-probability",
+        type=float,
+        help=f"share of blurred alternatives, the rest noisy colours (default {d.blur_probability})",
+    )
+    objective.add_argument(
+        "--noise-std", type=float, help=f"noise on the constant-colour alternative (default {d.noise_std})"
+    )
 
     run = parser.add_argument_group("optimisation and run")
     run.add_argument("--steps", type=int, help=f"optimizer steps (default {d.steps})")
     run.add_argument("--batch", type=int, help=f"images per step and process (default {d.batch})")
     run.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
-    run.add_argument("--lr-schedule", choices=("cosine", "constant"), help=f"after warm-up; cosine decays to 10%% by the last step or the time budget (default {d.lr_schedule})")
+    run.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "constant"),
+        help=f"after warm-up; cosine decays to 10%% by the last step or the time budget (default {d.lr_schedule})",
+    )
     run.add_argument("--warmup-steps", type=int, help=f"linear warm-up (default {d.warmup_steps})")
     run.add_argument("--seed", type=int, help=f"seed of every random draw (default {d.seed})")
     run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
-    run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 is fastest on a busy CPU")
+    run.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: torch's choice); 1 is fastest on a busy CPU"
+    )
     run.add_argument("--amp", choices=("auto", "bf16", "off"), help="mixed precision: auto = bf16 on CUDA, off on CPU")
-    run.add_argument("--time-budget", type=float, help="minutes: stop in time to validate and save, whatever --steps says")
-    run.add_argument("--checkpoint-every", type=int, help=f"write checkpoint.pt every N steps (default {d.checkpoint_every})")
+    run.add_argument(
+        "--time-budget", type=float, help="minutes: stop in time to validate and save, whatever --steps says"
+    )
+    run.add_argument(
+        "--checkpoint-every", type=int, help=f"write checkpoint.pt every N steps (default {d.checkpoint_every})"
+    )
     run.add_argument("--log-every", type=int, help=f"train.csv row every N steps (default {d.log_every})")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     run.add_argument("--out", help=f"run folder (default {d.out})")
@@ -204,7 +275,8 @@ def config_from_args(args: argparse.Namespace, saved: TrainConfig | None = None)
     preset_name = given.pop("preset", None)
     if saved is not None:
         changed = sorted(
-            key for key in {**given, **objective_given}
+            key
+            for key in {**given, **objective_given}
             if key not in RESUMABLE and _current(saved, key) != {**given, **objective_given}[key]
         ) + (["preset"] if preset_name not in (None, saved.objective.preset) else [])
         if changed:

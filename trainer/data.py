@@ -46,6 +46,7 @@ class TrainingSet:
 
 # --- finding the images ---------------------------------------------------------------------------------------
 
+
 def find_source(path: Path, classes: tuple[ClassInfo, ...]) -> tuple[str, list[tuple[Path, int | None]]]:
     """(kind, [(image path, label or None)]) for a data path; kind: labels.csv, imagefolder, unlabelled, video."""
     path = Path(path)
@@ -122,6 +123,7 @@ def _class_index(value: str, classes: tuple[ClassInfo, ...], where: str) -> int:
 
 # --- decoding -------------------------------------------------------------------------------------------------
 
+
 def decode_image(path: Path, short_side: int | None = None) -> torch.Tensor:
     """uint8 (3, H, W) RGB, scaled down (never up) so that its short side is at most `short_side`."""
     with Image.open(path) as opened:
@@ -129,15 +131,19 @@ def decode_image(path: Path, short_side: int | None = None) -> torch.Tensor:
     if short_side is not None and min(image.size) > short_side:
         scale = short_side / min(image.size)
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
-    return torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(image.height, image.width, 3).permute(
-        2, 0, 1
-    ).contiguous()
+    return (
+        torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+        .view(image.height, image.width, 3)
+        .permute(2, 0, 1)
+        .contiguous()
+    )
 
 
 def decode_all(
     paths: list[Path], short_side: int | None, workers: int = 4, progress: bool = True
 ) -> tuple[list[torch.Tensor | None], list[str]]:
     """Decode in threads (PIL releases the GIL); unreadable files come back as None with a reason."""
+
     def attempt(path: Path) -> tuple[torch.Tensor | None, str]:
         try:
             return decode_image(path, short_side), ""
@@ -145,14 +151,24 @@ def decode_all(
             return None, f"{path.name} ({error})"
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(tqdm(pool.map(attempt, paths), total=len(paths), desc="decoding", disable=not progress,
-                            unit="img", leave=False))  # fmt: skip
+        results = list(
+            tqdm(
+                pool.map(attempt, paths),
+                total=len(paths),
+                desc="decoding",
+                disable=not progress,
+                unit="img",
+                leave=False,
+            )
+        )
     images = [image for image, _ in results]
     problems = [reason for image, reason in results if image is None]
     return images, problems
 
 
-def read_video(path: Path, every: int = 5, short_side: int | None = 256, limit: int | None = None) -> list[torch.Tensor]:
+def read_video(
+    path: Path, every: int = 5, short_side: int | None = 256, limit: int | None = None
+) -> list[torch.Tensor]:
     """Every `every`-th frame of a video as uint8 (3, H, W) RGB."""
     import cv2
 
@@ -171,7 +187,9 @@ def read_video(path: Path, every: int = 5, short_side: int | None = 256, limit: 
                 height, width = frame.shape[:2]
                 if short_side is not None and min(height, width) > short_side:
                     scale = short_side / min(height, width)
-                    frame = cv2.resize(frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+                    frame = cv2.resize(
+                        frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+                    )
                 frames.append(torch.from_numpy(frame).permute(2, 0, 1).contiguous())
             index += 1
     finally:
@@ -182,7 +200,9 @@ def read_video(path: Path, every: int = 5, short_side: int | None = 256, limit: 
 
 
 @torch.no_grad()
-def pseudo_labels(images: list[torch.Tensor], blackbox: BlackBox, device: torch.device, batch: int = 64) -> torch.Tensor:
+def pseudo_labels(
+    images: list[torch.Tensor], blackbox: BlackBox, device: torch.device, batch: int = 64
+) -> torch.Tensor:
     """The black box's top-1 class for each image (centre square, resized to its input size)."""
     labels = []
     size = blackbox.input_size
@@ -244,6 +264,7 @@ def load_training_set(
 
 
 # --- augmentation on the device -------------------------------------------------------------------------------
+
 
 class BatchAugmenter:
     """Random resized crops + horizontal flips of in-memory uint8 images, cut on the device in one roi_align."""

@@ -82,28 +82,51 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, default=None,
-                        help="folder of images with boxes.csv (default: $SALIENCY_DATA/imagenet-val-dev), or of "
-                        "ImageNet validation images when --annotations is given")
-    parser.add_argument("--annotations", type=Path, default=None,
-                        help="folder of ImageNet's bounding-box XML files (ILSVRC2012_val_*.xml) for --data")
-    parser.add_argument("--model", type=Path, default=None,
-                        help=f"masking model file (default: the bundled {DEFAULT_MODEL.name}); its card names the "
-                        "black box")
-    parser.add_argument("--untrained", action="store_true",
-                        help="evaluate an untrained masker (random decoder, seed 0) as the model row, labelled so")
-    parser.add_argument("--blackbox", default="efficientnet_lite0",
-                        help="black box when no model file is used (default: efficientnet_lite0)")
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"comma-separated, from: {', '.join(METHODS)} (default: all)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of images with boxes.csv (default: $SALIENCY_DATA/imagenet-val-dev), or of "
+        "ImageNet validation images when --annotations is given",
+    )
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        default=None,
+        help="folder of ImageNet's bounding-box XML files (ILSVRC2012_val_*.xml) for --data",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help=f"masking model file (default: the bundled {DEFAULT_MODEL.name}); its card names the black box",
+    )
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help="evaluate an untrained masker (random decoder, seed 0) as the model row, labelled so",
+    )
+    parser.add_argument(
+        "--blackbox",
+        default="efficientnet_lite0",
+        help="black box when no model file is used (default: efficientnet_lite0)",
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help=f"comma-separated, from: {', '.join(METHODS)} (default: all)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     parser.add_argument("--iterations", type=int, default=300, help="iterations of the iterative baseline (300)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per batch for every method (8)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", type=Path, default=Path("runs/evaluate"), help="output folder (runs/evaluate)")
     parser.add_argument("--sheet", type=int, default=8, help="images on the contact sheet (8; 0: none)")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the per-image rows already in OUT/per_image.csv and evaluate only the rest")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the per-image rows already in OUT/per_image.csv and evaluate only the rest",
+    )
     return parser
 
 
@@ -203,10 +226,13 @@ def _evaluate_batch(
         writer.write([row for row in rows if (row["file"], row["method"]) not in done])
         outputs.append(output)
     for index, sample in enumerate(samples[: max(sheet_size - len(sheet), 0)]):
-        sheet.append({
-            "image": sample.image, "gt": sample.boxes,
-            "methods": [(o.maps[index], o.paper_boxes[index], o.mean_boxes[index]) for o in outputs],
-        })  # fmt: skip
+        sheet.append(
+            {
+                "image": sample.image,
+                "gt": sample.boxes,
+                "methods": [(o.maps[index], o.paper_boxes[index], o.mean_boxes[index]) for o in outputs],
+            }
+        )
 
 
 def _device(name: str) -> torch.device:
@@ -257,8 +283,9 @@ def _summary_lines(rows: list[dict], methods: list) -> list[dict]:
         method_rows = [row for row in rows if row["method"] == method.name]
         if method_rows:
             normalised = bool(getattr(method, "normalised", False))
-            lines.append({"method": method.name, "label": method.label, **summarise(method_rows),
-                          "normalised": normalised})  # fmt: skip
+            lines.append(
+                {"method": method.name, "label": method.label, **summarise(method_rows), "normalised": normalised}
+            )
     return lines
 
 
@@ -283,7 +310,9 @@ def _meta(
         "images": len(first),
         "blackbox": getattr(blackbox, "name", type(blackbox).__name__),
         "blackbox_top1": summarise(first)["blackbox_top1"] if first else None,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)",
         "batch_size": args.batch_size,
         "iterations": args.iterations if "iterative" in names else None,
         "normalisation": NORMALISATION_NOTE.format(", ".join(normalised)) if normalised else None,
@@ -299,8 +328,10 @@ def _print_report(lines: list[dict], meta: dict, errors: list[str]) -> None:
     print()
     if lines:
         print(format_table(lines))
-    print(f"\n{meta['images']} images from {meta['data']}; black box {meta['blackbox']} "
-          f"(top-1 {meta['blackbox_top1'] or float('nan'):.1f}% on them); {meta['device']}, batch {meta['batch_size']}")
+    print(
+        f"\n{meta['images']} images from {meta['data']}; black box {meta['blackbox']} "
+        f"(top-1 {meta['blackbox_top1'] or float('nan'):.1f}% on them); {meta['device']}, batch {meta['batch_size']}"
+    )
     if meta["normalisation"]:
         print(f"note: {meta['normalisation']}")
     if errors:

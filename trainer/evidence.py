@@ -29,7 +29,9 @@ def blur(images: torch.Tensor, sigma_at_224: float = 10.0) -> torch.Tensor:
     return TF.gaussian_blur(horizontal, kernel_size=[1, size], sigma=[sigma, sigma])
 
 
-def noisy_colour(images: torch.Tensor, noise_std: float = 0.2, generator: torch.Generator | None = None) -> torch.Tensor:
+def noisy_colour(
+    images: torch.Tensor, noise_std: float = 0.2, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """A random constant colour per image (uniform in [0, 1]^3) plus Gaussian noise, clipped to [0, 1]."""
     batch = images.shape[0]
     colour = torch.rand(batch, 3, 1, 1, generator=generator, device=images.device, dtype=images.dtype)

@@ -40,8 +40,9 @@ def reevaluate(masker, blackbox, card: dict, data: str, device: torch.device) ->
     chosen_on = previous.get("selection_images")
     if chosen_on and selection_fingerprint(dataset, chosen_on["images"]) == chosen_on:
         selection = validate(masker, blackbox, dataset, chosen_on["images"], device)
-        evaluation.update(selection=previous.get("selection"), selection_images=chosen_on,
-                          held_out=held_out(result, selection))  # fmt: skip
+        evaluation.update(
+            selection=previous.get("selection"), selection_images=chosen_on, held_out=held_out(result, selection)
+        )
     elif chosen_on:
         evaluation["selection"] = (
             f"weights chosen by validation on {chosen_on['images']} images of {previous.get('data', 'another set')}, "
@@ -53,14 +54,17 @@ def reevaluate(masker, blackbox, card: dict, data: str, device: torch.device) ->
     return evaluation
 
 
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.finalise", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.finalise", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", help="the trained model file (a run's model.safetensors)")
     parser.add_argument("--to", required=True, help="where to write it (its .card.json goes beside it)")
-    parser.add_argument("--evaluate", default=str(data_root() / "imagenet-val-dev"),
-                        help="boxes.csv folder to evaluate on ('none' keeps the card's evaluation); default: the dev set")
+    parser.add_argument(
+        "--evaluate",
+        default=str(data_root() / "imagenet-val-dev"),
+        help="boxes.csv folder to evaluate on ('none' keeps the card's evaluation); default: the dev set",
+    )
     parser.add_argument("--grid", help="also write the input | mask | preserved | destroyed picture here")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
@@ -84,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     evaluation = sections.get("evaluation", {})
     print(f"wrote {path}")
     if "loc_error_paper" in evaluation:
-        print(f"{evaluation['images']} images: localisation error {evaluation['loc_error_paper']:.1f}% (paper), "
-              f"{evaluation['loc_error_mean']:.1f}% (mean protocol); saliency metric {evaluation['saliency_metric']:.3f}; "
-              f"mean mask true class {evaluation['mean_mask']:.3f}, wrong class {evaluation['mask_fake']:.3f}")  # fmt: skip
+        print(
+            f"{evaluation['images']} images: localisation error {evaluation['loc_error_paper']:.1f}% (paper), "
+            f"{evaluation['loc_error_mean']:.1f}% (mean protocol); "
+            f"saliency metric {evaluation['saliency_metric']:.3f}; "
+            f"mean mask true class {evaluation['mean_mask']:.3f}, wrong class {evaluation['mask_fake']:.3f}"
+        )
     return 0
 
 

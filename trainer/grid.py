@@ -28,8 +28,15 @@ CAPTION = 14
 
 
 @torch.no_grad()
-def save_grid(path: Path, masker: Masker, blackbox: BlackBox, dataset: EvalDataset, device: torch.device,
-              count: int = 16, images_per_row: int = 2) -> Path:  # fmt: skip
+def save_grid(
+    path: Path,
+    masker: Masker,
+    blackbox: BlackBox,
+    dataset: EvalDataset,
+    device: torch.device,
+    count: int = 16,
+    images_per_row: int = 2,
+) -> Path:
     """The first `count` images of a boxes set, explained for their ground-truth class, as one PNG."""
     from trainer.metrics import box_paper
     from trainer.scoring import image_batch
@@ -54,15 +61,16 @@ def save_grid(path: Path, masker: Masker, blackbox: BlackBox, dataset: EvalDatas
         left = (index % images_per_row) * 4 * PANEL
         top = (index // images_per_row) * (PANEL + CAPTION)
         mask = at_image_size[index]
-        panels = [_with_boxes(sample.image, sample.boxes, box_paper(mask)),
-                  _to_pil(np.repeat(mask[..., None], 3, axis=2)),
-                  _to_pil(preserved[index].permute(1, 2, 0).cpu().numpy()),
-                  _to_pil(destroyed[index].permute(1, 2, 0).cpu().numpy())]  # fmt: skip
+        panels = [
+            _with_boxes(sample.image, sample.boxes, box_paper(mask)),
+            _to_pil(np.repeat(mask[..., None], 3, axis=2)),
+            _to_pil(preserved[index].permute(1, 2, 0).cpu().numpy()),
+            _to_pil(destroyed[index].permute(1, 2, 0).cpu().numpy()),
+        ]
         for column, panel in enumerate(panels):
             sheet.paste(panel.resize((PANEL, PANEL), Image.Resampling.BILINEAR), (left + column * PANEL, top))
         name = blackbox.classes[sample.label].display_name[:22]
-        caption = (f"{name}  mask {mask.mean():.2f}   p {p_preserved[index]:.2f}"
-                   f"        p {p_destroyed[index]:.2f}")  # fmt: skip
+        caption = f"{name}  mask {mask.mean():.2f}   p {p_preserved[index]:.2f}        p {p_destroyed[index]:.2f}"
         draw.text((left + 3, top + PANEL), caption, fill="black")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     from engine.api import load_masker
     from engine.paths import data_root
 
-    parser = argparse.ArgumentParser(prog="python -m trainer.grid", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.grid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="model file (default: the bundled model)")
     parser.add_argument("--data", default=str(data_root() / "imagenet-val-dev"), help="boxes.csv folder")
     parser.add_argument("--count", type=int, default=16, help="images (the first N of the folder)")

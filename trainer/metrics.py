@@ -41,8 +41,9 @@ def box_mean(mask: np.ndarray) -> np.ndarray | None:
     if count <= 1:  # label 0 is the background
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    left, top, width, height = (stats[largest, key] for key in
-                                (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    left, top, width, height = (
+        stats[largest, key] for key in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT)
+    )
     return np.array([left, top, left + width, top + height], dtype=float)
 
 

@@ -72,17 +72,32 @@ class ObjectiveConfig:
 
 PRESETS: dict[str, ObjectiveConfig] = {
     "paper": ObjectiveConfig(
-        preset="paper", tv_weight=10.0, tv_reduction="mean", area_weight=1e-3, area_form="mean",
-        preserve_weight=1.0, preserve_form="log_prob", destroy_weight=5.0, destroy_form="prob_power",
+        preset="paper",
+        tv_weight=10.0,
+        tv_reduction="mean",
+        area_weight=1e-3,
+        area_form="mean",
+        preserve_weight=1.0,
+        preserve_form="log_prob",
+        destroy_weight=5.0,
+        destroy_form="prob_power",
         destroy_power=0.3,
     ),
     "official": ObjectiveConfig(
-        preset="official", tv_weight=0.5, tv_reduction="official", tv_border=0.3, area_weight=8.0,
-        area_form="power", area_power=0.3, preserve_weight=0.3, preserve_form="hinge_logit", destroy_weight=1.0,
+        preset="official",
+        tv_weight=0.5,
+        tv_reduction="official",
+        tv_border=0.3,
+        area_weight=8.0,
+        area_form="power",
+        area_power=0.3,
+        preserve_weight=0.3,
+        preserve_form="hinge_logit",
+        destroy_weight=1.0,
         destroy_form="hinge_logit",
     ),
     "default": ObjectiveConfig(),
-}  # fmt: skip
+}
 
 
 def preset(name: str, **overrides: object) -> ObjectiveConfig:
@@ -92,6 +107,7 @@ def preset(name: str, **overrides: object) -> ObjectiveConfig:
 
 
 # --- the terms, per image -------------------------------------------------------------------------------------
+
 
 def tv_term(mask: torch.Tensor, reduction: str = "mean", border: float = 0.0) -> torch.Tensor:
     """Smoothness of (B, 1, H, W) masks -> (B,)."""
@@ -124,7 +140,9 @@ def _target_and_best_other(logits: torch.Tensor, targets: torch.Tensor) -> tuple
     return target_logit, others.max(1).values
 
 
-def preserve_term(logits: torch.Tensor, targets: torch.Tensor, form: str = "log_prob", margin: float = 1.0) -> torch.Tensor:
+def preserve_term(
+    logits: torch.Tensor, targets: torch.Tensor, form: str = "log_prob", margin: float = 1.0
+) -> torch.Tensor:
     """The preserved image must still show class c: logits (R, K) of Phi(X, M) -> (R,)."""
     if form == "log_prob":
         return -F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
@@ -150,6 +168,7 @@ def embedding_term(presence_logits: torch.Tensor, is_real: torch.Tensor) -> torc
 
 
 # --- the whole objective ----------------------------------------------------------------------------------------
+
 
 def objective(
     config: ObjectiveConfig,

@@ -20,8 +20,18 @@ TABLE_COLUMNS = (
     ("saliency_metric", "saliency", "{:.3f}"),
     ("ms_per_image", "ms/image", "{:.1f}"),
 )
-SUMMARY_FIELDS = ("method", "label", "images", "loc_error_paper", "loc_error_mean", "saliency_metric", "ms_per_image",
-                  "mean_mask", "empty_masks", "normalised")  # fmt: skip
+SUMMARY_FIELDS = (
+    "method",
+    "label",
+    "images",
+    "loc_error_paper",
+    "loc_error_mean",
+    "saliency_metric",
+    "ms_per_image",
+    "mean_mask",
+    "empty_masks",
+    "normalised",
+)
 
 
 class RowWriter:
@@ -158,5 +168,6 @@ def _put_label(sheet: np.ndarray, text: str, left: int, width: int) -> None:
             line = f"{line} {word}".strip()
     lines.append(line)
     for index, content in enumerate(lines[:2]):
-        cv2.putText(sheet, content, (left + 4, 14 + 15 * index), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                    cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            sheet, content, (left + 4, 14 + 15 * index), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA
+        )

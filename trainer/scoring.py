@@ -23,9 +23,20 @@ from trainer.boxes import EvalDataset, Sample
 from trainer.metrics import HIT_IOU, best_iou, box_mean, box_paper, full_box, saliency_scores
 
 ROW_FIELDS = (
-    "file", "label", "method", "hit_paper", "hit_mean", "iou_paper", "iou_mean", "saliency",
-    "empty_mask", "mask_mean", "blackbox_correct", "ms", "warmup",
-)  # fmt: skip
+    "file",
+    "label",
+    "method",
+    "hit_paper",
+    "hit_mean",
+    "iou_paper",
+    "iou_mean",
+    "saliency",
+    "empty_mask",
+    "mask_mean",
+    "blackbox_correct",
+    "ms",
+    "warmup",
+)
 
 
 @dataclass
@@ -45,7 +56,9 @@ def image_batch(samples: list[Sample], size: int, device: torch.device) -> torch
     Resized like the saliency metric's crops (bicubic on uint8, saturating): the Max box crop is then exactly the
     image every method explains, and the black box's top-1 on the dev set is the reference 80.3%."""
     resized = [
-        s.image if s.image.shape[:2] == (size, size) else cv2.resize(s.image, (size, size), interpolation=cv2.INTER_CUBIC)
+        s.image
+        if s.image.shape[:2] == (size, size)
+        else cv2.resize(s.image, (size, size), interpolation=cv2.INTER_CUBIC)
         for s in samples
     ]
     return torch.from_numpy(np.stack(resized)).to(device).permute(0, 3, 1, 2).float() / 255
@@ -102,14 +115,23 @@ def score(
         mask = output.maps[index]
         iou_paper = best_iou(output.paper_boxes[index], sample.boxes)
         iou_mean = best_iou(output.mean_boxes[index], sample.boxes)
-        rows.append({
-            "file": sample.file, "label": sample.label, "method": method.name,
-            "hit_paper": int(iou_paper > HIT_IOU), "hit_mean": int(iou_mean > HIT_IOU),
-            "iou_paper": round(iou_paper, 5), "iou_mean": round(iou_mean, 5), "saliency": round(saliency[index], 6),
-            "empty_mask": int(output.paper_boxes[index] is None),
-            "mask_mean": round(float(mask.mean()), 6) if mask is not None else "",
-            "blackbox_correct": int(correct[index]), "ms": round(ms, 3), "warmup": int(warmup),
-        })  # fmt: skip
+        rows.append(
+            {
+                "file": sample.file,
+                "label": sample.label,
+                "method": method.name,
+                "hit_paper": int(iou_paper > HIT_IOU),
+                "hit_mean": int(iou_mean > HIT_IOU),
+                "iou_paper": round(iou_paper, 5),
+                "iou_mean": round(iou_mean, 5),
+                "saliency": round(saliency[index], 6),
+                "empty_mask": int(output.paper_boxes[index] is None),
+                "mask_mean": round(float(mask.mean()), 6) if mask is not None else "",
+                "blackbox_correct": int(correct[index]),
+                "ms": round(ms, 3),
+                "warmup": int(warmup),
+            }
+        )
     return rows
 
 
@@ -142,6 +164,7 @@ def iter_batches(
 
 def summarise(rows: list[dict]) -> dict:
     """Rows of one method -> its table line: errors in %, mean saliency metric, ms per image, mean mask."""
+
     def mean(key: str, selected: list[dict] = rows) -> float:
         values = [float(r[key]) for r in selected if r[key] != ""]
         return float(np.mean(values)) if values else float("nan")

@@ -45,8 +45,17 @@ from trainer.validation import (
 )
 
 TRAIN_COLUMNS = ["step", "images_seen", "elapsed_s", "lr", *TERMS, "mask_true", "mask_fake", "images_per_s"]
-VAL_COLUMNS = ["step", "images_seen", "le_paper", "le_mean", "saliency", "empty_masks", "mask_true", "mask_fake",
-               "seconds"]  # fmt: skip
+VAL_COLUMNS = [
+    "step",
+    "images_seen",
+    "le_paper",
+    "le_mean",
+    "saliency",
+    "empty_masks",
+    "mask_true",
+    "mask_fake",
+    "seconds",
+]
 
 
 @dataclass
@@ -129,14 +138,23 @@ def train(args, argv: list[str], started: float) -> int:
     if amp:  # bf16 kernels (tensor cores, AMX) want channels-last tensors: 1.5x on the black box on a 2-core Xeon
         blackbox.to(memory_format=torch.channels_last)
         masker.to(memory_format=torch.channels_last)
-    training_set = load_training_set(Path(config.data), blackbox, device, config.short_side, config.workers,
-                                     config.video_every, progress=config.progress and ranks.main)  # fmt: skip
+    training_set = load_training_set(
+        Path(config.data),
+        blackbox,
+        device,
+        config.short_side,
+        config.workers,
+        config.video_every,
+        progress=config.progress and ranks.main,
+    )
     log(f"training data: {training_set.description}")
     validation = None
     if ranks.main and config.val_data != "none":
         validation = open_validation(config.val_data)
-        log(f"validation: the first {min(config.val_limit or len(validation), len(validation))} images of {config.val_data} "
-            f"every {config.val_every} steps")
+        log(
+            f"validation: the first {min(config.val_limit or len(validation), len(validation))} images of "
+            f"{config.val_data} every {config.val_every} steps"
+        )
 
     trainable = [p for p in masker.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.lr)
@@ -158,8 +176,21 @@ def train(args, argv: list[str], started: float) -> int:
             step_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
         )
 
-    loop = TrainingLoop(config, ranks, device, amp, blackbox, masker, step_model, optimizer, training_set,
-                        validation, out, state, started)  # fmt: skip
+    loop = TrainingLoop(
+        config,
+        ranks,
+        device,
+        amp,
+        blackbox,
+        masker,
+        step_model,
+        optimizer,
+        training_set,
+        validation,
+        out,
+        state,
+        started,
+    )
     loop.run()
     if ranks.world > 1:
         dist.barrier()
@@ -265,14 +296,26 @@ def step_terms(
         outputs = step_model(images, classes)
         mask = outputs["mask"].float()
         real_images, real_mask = images[is_real], mask[is_real]
-        evidence = dict(blur_probability=config.blur_probability, sigma_at_224=config.blur_sigma,
-                        noise_std=config.noise_std, generator=device_random)  # fmt: skip
+        evidence = dict(
+            blur_probability=config.blur_probability,
+            sigma_at_224=config.blur_sigma,
+            noise_std=config.noise_std,
+            generator=device_random,
+        )
         preserved = remove_evidence(real_images, real_mask, random_alternative(real_images, **evidence))
         destroyed = remove_evidence(real_images, 1 - real_mask, random_alternative(real_images, **evidence))
         logits = blackbox(torch.cat([preserved, destroyed])).float()  # (2R, K)
     preserved_logits, destroyed_logits = logits.chunk(2) if len(logits) else (logits, logits)
-    terms = objective(config.objective, mask, outputs["mask_low"], outputs["presence_logits"],
-                      preserved_logits, destroyed_logits, classes, is_real)  # fmt: skip
+    terms = objective(
+        config.objective,
+        mask,
+        outputs["mask_low"],
+        outputs["presence_logits"],
+        preserved_logits,
+        destroyed_logits,
+        classes,
+        is_real,
+    )
     return terms, mask, is_real
 
 
@@ -297,8 +340,9 @@ class TrainingLoop:
         self.blackbox, self.masker, self.step_model, self.optimizer = blackbox, masker, step_model, optimizer
         self.validation, self.out, self.state, self.started = validation, out, state, started
         self.labels = training_set.labels.to(device)
-        self.augmenter = BatchAugmenter(training_set.images, device, config.image_size, (config.crop_scale_min, 1.0),
-                                        flip=config.flip)  # fmt: skip
+        self.augmenter = BatchAugmenter(
+            training_set.images, device, config.image_size, (config.crop_scale_min, 1.0), flip=config.flip
+        )
         self.budget_s = config.time_budget * 60 if config.time_budget > 0 else math.inf
         self.reserve_s = 0.05 * self.budget_s if math.isfinite(self.budget_s) else 0.0
         self.process_elapsed_at_start = state.elapsed_s
@@ -313,8 +357,13 @@ class TrainingLoop:
         config, state = self.config, self.state
         running = RunningTerms(self.device)
         self.masker.train()
-        bar = tqdm(total=config.steps, initial=state.step, disable=not (config.progress and self.ranks.main),
-                   unit="step", dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=config.steps,
+            initial=state.step,
+            disable=not (config.progress and self.ranks.main),
+            unit="step",
+            dynamic_ncols=True,
+        )
         window_start, window_images = time.monotonic(), 0
         try:
             while True:
@@ -335,8 +384,10 @@ class TrainingLoop:
                     row = self.log_row(running.means(), lr, window_images / max(seconds, 1e-9))
                     bar.set_postfix_str(_postfix(row), refresh=False)
                     if not config.progress and self.ranks.main:  # logs without a bar (batch jobs): one line each
-                        print(f"step {state.step}/{config.steps} {row['elapsed_s']:.0f}s lr {lr:.2e} {_postfix(row)}",
-                              flush=True)  # fmt: skip
+                        print(
+                            f"step {state.step}/{config.steps} {row['elapsed_s']:.0f}s lr {lr:.2e} {_postfix(row)}",
+                            flush=True,
+                        )
                     running.reset()
                     window_start, window_images = time.monotonic(), 0
                 if config.val_every > 0 and state.step % config.val_every == 0:
@@ -350,8 +401,17 @@ class TrainingLoop:
         self.checkpoint()
 
     def train_step(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        terms, mask, is_real = step_terms(self.config, self.state.step, self.ranks, self.device, self.amp,
-                                          self.augmenter, self.labels, self.step_model, self.blackbox)  # fmt: skip
+        terms, mask, is_real = step_terms(
+            self.config,
+            self.state.step,
+            self.ranks,
+            self.device,
+            self.amp,
+            self.augmenter,
+            self.labels,
+            self.step_model,
+            self.blackbox,
+        )
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.optimizer.step()
@@ -391,8 +451,14 @@ class TrainingLoop:
     # --- logging, validation, checkpoints -----------------------------------------------------------------------
 
     def log_row(self, means: dict[str, float], lr: float, images_per_s: float) -> dict:
-        row = {"step": self.state.step, "images_seen": self.state.images_seen, "elapsed_s": round(self.elapsed(), 1),
-               "lr": lr, **{k: round(v, 5) for k, v in means.items()}, "images_per_s": round(images_per_s, 1)}  # fmt: skip
+        row = {
+            "step": self.state.step,
+            "images_seen": self.state.images_seen,
+            "elapsed_s": round(self.elapsed(), 1),
+            "lr": lr,
+            **{k: round(v, 5) for k, v in means.items()},
+            "images_per_s": round(images_per_s, 1),
+        }
         if self.ranks.main:
             self.train_log.write(row)
             self.state.curve.append(row)
@@ -405,22 +471,43 @@ class TrainingLoop:
         result = validate(self.masker, self.blackbox, self.validation, limit, self.device)
         self.masker.train()
         state = self.state
-        entry = {"step": state.step, "images_seen": state.images_seen, "le_paper": result["loc_error_paper"],
-                 "le_mean": result["loc_error_mean"], "saliency": result["saliency_metric"],
-                 "empty_masks": result["empty_masks"], "mask_true": result["mean_mask"],
-                 "mask_fake": result["mask_fake"], "seconds": result["seconds"]}  # fmt: skip
+        entry = {
+            "step": state.step,
+            "images_seen": state.images_seen,
+            "le_paper": result["loc_error_paper"],
+            "le_mean": result["loc_error_mean"],
+            "saliency": result["saliency_metric"],
+            "empty_masks": result["empty_masks"],
+            "mask_true": result["mean_mask"],
+            "mask_fake": result["mask_fake"],
+            "seconds": result["seconds"],
+        }
         state.validations.append(entry)
         self.val_log.write(entry)
-        better = state.best is None or (entry["le_paper"], entry["saliency"]) < (state.best["le_paper"], state.best["saliency"])
-        tqdm.write(f"step {state.step}: localisation error {entry['le_paper']:.1f}% (mean protocol "
-                   f"{entry['le_mean']:.1f}%), saliency metric {entry['saliency']:.3f}, mean mask true "
-                   f"{entry['mask_true']:.3f} / fake {entry['mask_fake']:.3f}{'  (best so far)' if better else ''}")  # fmt: skip
+        better = state.best is None or (entry["le_paper"], entry["saliency"]) < (
+            state.best["le_paper"],
+            state.best["saliency"],
+        )
+        best_note = "  (best so far)" if better else ""
+        tqdm.write(
+            f"step {state.step}: localisation error {entry['le_paper']:.1f}% (mean protocol "
+            f"{entry['le_mean']:.1f}%), saliency metric {entry['saliency']:.3f}, mean mask true "
+            f"{entry['mask_true']:.3f} / fake {entry['mask_fake']:.3f}{best_note}"
+        )
         if better:
-            state.best = {"step": state.step, "le_paper": entry["le_paper"], "saliency": entry["saliency"],
-                          "summary": result}  # fmt: skip
-            save_model(self.out / "best.safetensors", self.masker, self.blackbox,
-                       training={"step": state.step, "images_seen": state.images_seen, "preset": self.config.objective.preset},
-                       evaluation={"data": self.config.val_data, "subset": f"first {result['images']} images", **result})  # fmt: skip
+            state.best = {
+                "step": state.step,
+                "le_paper": entry["le_paper"],
+                "saliency": entry["saliency"],
+                "summary": result,
+            }
+            save_model(
+                self.out / "best.safetensors",
+                self.masker,
+                self.blackbox,
+                training={"step": state.step, "images_seen": state.images_seen, "preset": self.config.objective.preset},
+                evaluation={"data": self.config.val_data, "subset": f"first {result['images']} images", **result},
+            )
         if math.isfinite(self.budget_s):  # keep time for the final evaluation of every image, and the saves
             share = len(self.validation) / max(result["images"], 1)
             self.reserve_s = max(self.reserve_s, 20.0 + 1.5 * result["seconds"] * share)
@@ -429,20 +516,26 @@ class TrainingLoop:
         if not self.ranks.main:
             return
         self.state.elapsed_s = self.elapsed()
-        save_checkpoint(self.out, {
-            "masker": {k: v.detach().cpu() for k, v in self.masker.trainable_state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "run": self.state.__dict__,
-        })  # fmt: skip
+        save_checkpoint(
+            self.out,
+            {
+                "masker": {k: v.detach().cpu() for k, v in self.masker.trainable_state_dict().items()},
+                "optimizer": self.optimizer.state_dict(),
+                "run": self.state.__dict__,
+            },
+        )
 
 
 def _postfix(row: dict) -> str:
-    return (f"loss {row['loss']:.3f} tv {row['tv']:.3f} area {row['area']:.3f} pres {row['preserve']:.3f} "
-            f"destr {row['destroy']:.3f} emb {row['embedding']:.3f} | mask true {row['mask_true']:.2f} "
-            f"fake {row['mask_fake']:.2f} | {row['images_per_s']:.0f} img/s")  # fmt: skip
+    return (
+        f"loss {row['loss']:.3f} tv {row['tv']:.3f} area {row['area']:.3f} pres {row['preserve']:.3f} "
+        f"destr {row['destroy']:.3f} emb {row['embedding']:.3f} | mask true {row['mask_true']:.2f} "
+        f"fake {row['mask_fake']:.2f} | {row['images_per_s']:.0f} img/s"
+    )
 
 
 # --- the result -----------------------------------------------------------------------------------------------------
+
 
 def finish(
     config: TrainConfig,
@@ -463,24 +556,32 @@ def finish(
         masker.load_trainable_state_dict(load_file(str(best_path), device=str(device)))
     evaluation = {}
     if config.val_data != "none":
-        print(f"final evaluation of the weights of step {state.best['step'] if state.best else state.step} on {config.val_data}")
+        print(
+            f"final evaluation of the weights of step {state.best['step'] if state.best else state.step} "
+            f"on {config.val_data}"
+        )
         evaluation = evaluate_all(config, blackbox, masker, device, state.best, len(state.validations))
     path = save_model(out / "model.safetensors", masker, blackbox, training=training, evaluation=evaluation)
     if config.val_data != "none":
         from trainer.grid import save_grid
 
         save_grid(out / "grid.png", masker, blackbox, open_validation(config.val_data), device)
-    print(f"wrote {path} (stopped by {state.stopped_by or 'interruption'} after {state.step} steps, "
-          f"{state.images_seen} images)")  # fmt: skip
+    print(
+        f"wrote {path} (stopped by {state.stopped_by or 'interruption'} after {state.step} steps, "
+        f"{state.images_seen} images)"
+    )
     if evaluation:
-        print(f"{evaluation['images']} images: localisation error {evaluation['loc_error_paper']:.1f}% (paper "
-              f"protocol), {evaluation['loc_error_mean']:.1f}% (mean protocol); saliency metric "
-              f"{evaluation['saliency_metric']:.3f}; mean mask true class {evaluation['mean_mask']:.3f}, "
-              f"wrong class {evaluation['mask_fake']:.3f}")  # fmt: skip
+        print(
+            f"{evaluation['images']} images: localisation error {evaluation['loc_error_paper']:.1f}% (paper "
+            f"protocol), {evaluation['loc_error_mean']:.1f}% (mean protocol); saliency metric "
+            f"{evaluation['saliency_metric']:.3f}; mean mask true class {evaluation['mean_mask']:.3f}, "
+            f"wrong class {evaluation['mask_fake']:.3f}"
+        )
 
 
-def evaluate_all(config: TrainConfig, blackbox: BlackBox, masker: Masker, device: torch.device, best: dict | None,
-                 validations: int) -> dict:  # fmt: skip
+def evaluate_all(
+    config: TrainConfig, blackbox: BlackBox, masker: Masker, device: torch.device, best: dict | None, validations: int
+) -> dict:
     dataset = open_validation(config.val_data)
     result = validate(masker, blackbox, dataset, None, device)
     evaluation = {"data": config.val_data, "classes": "ground truth", **result}
@@ -495,20 +596,31 @@ def evaluate_all(config: TrainConfig, blackbox: BlackBox, masker: Masker, device
     return evaluation
 
 
-
-def training_card(config: TrainConfig, training_set: TrainingSet, loop: TrainingLoop, argv: list[str],
-                  device: torch.device, amp: bool) -> dict:  # fmt: skip
+def training_card(
+    config: TrainConfig, training_set: TrainingSet, loop: TrainingLoop, argv: list[str], device: torch.device, amp: bool
+) -> dict:
     state = loop.state
     return {
         "preset": config.objective.preset,
         "objective": config.objective.to_dict(),
-        "evidence_removal": {"blur_probability": config.blur_probability, "blur_sigma_at_224": config.blur_sigma,
-                             "noise_std": config.noise_std},  # fmt: skip
-        "optimizer": {"name": "adam", "lr": config.lr, "schedule": config.lr_schedule, "warmup_steps": config.warmup_steps},
+        "evidence_removal": {
+            "blur_probability": config.blur_probability,
+            "blur_sigma_at_224": config.blur_sigma,
+            "noise_std": config.noise_std,
+        },
+        "optimizer": {
+            "name": "adam",
+            "lr": config.lr,
+            "schedule": config.lr_schedule,
+            "warmup_steps": config.warmup_steps,
+        },
         "batch_per_process": config.batch,
         "processes": loop.ranks.world,
-        "augmentation": {"random_resized_crop_scale": [config.crop_scale_min, 1.0], "flip": config.flip,
-                         "size": config.image_size},  # fmt: skip
+        "augmentation": {
+            "random_resized_crop_scale": [config.crop_scale_min, 1.0],
+            "flip": config.flip,
+            "size": config.image_size,
+        },
         "data": training_set.description,
         "steps": state.step,
         "planned_steps": config.steps,
@@ -531,5 +643,9 @@ def training_card(config: TrainConfig, training_set: TrainingSet, loop: Training
 def _parent(path: str) -> dict:
     """A fine-tuned model's history: the model file it started from and how that one was trained."""
     card = read_card(path)
-    return {"model": path, "weights_sha256": card.get("weights_sha256"), "training": card.get("training"),
-            "evaluation": card.get("evaluation")}  # fmt: skip
+    return {
+        "model": path,
+        "weights_sha256": card.get("weights_sha256"),
+        "training": card.get("training"),
+        "evaluation": card.get("evaluation"),
+    }

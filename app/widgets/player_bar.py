@@ -18,10 +18,12 @@ class PlayerBar(QWidget):
         style = self.style()
         assert style is not None
         self.play_button = self._button(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Play / pause (Space)")
-        self.back_button = self._button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward),
-                                        "Previous frame (Left)")
-        self.forward_button = self._button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward),
-                                           "Next frame (Right)")
+        self.back_button = self._button(
+            style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward), "Previous frame (Left)"
+        )
+        self.forward_button = self._button(
+            style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward), "Next frame (Right)"
+        )
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Scrub: every position is explained")
         self.position_label = QLabel("no frame")

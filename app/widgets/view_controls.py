@@ -34,8 +34,7 @@ class ViewControls(QGroupBox):
         form.addRow(self.box_check)
         form.addRow(self.evidence_check)
 
-        self.layout_combo.currentIndexChanged.connect(
-            lambda row: state.update(layout=self.layout_combo.itemData(row)))
+        self.layout_combo.currentIndexChanged.connect(lambda row: state.update(layout=self.layout_combo.itemData(row)))
         self.fill_combo.currentIndexChanged.connect(lambda row: state.update(fill=self.fill_combo.itemData(row)))
         self.opacity_slider.valueChanged.connect(lambda value: state.update(opacity=value))
         self.box_check.toggled.connect(lambda checked: state.update(show_box=checked))

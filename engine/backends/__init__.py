@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from engine.backends.base import Availability, Backend
+from engine.contract import BACKEND_CHOICES, BACKEND_NAMES
 from engine.errors import BackendUnavailableError
 
 # name -> (module, class); the order is the `auto` preference.
@@ -20,8 +21,8 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("engine.backends.onnxruntime", "OnnxRuntimeBackend"),
     "torch-cpu": ("engine.backends.torch", "TorchCpuBackend"),
 }
-BACKEND_NAMES = tuple(_BACKENDS)
-CHOICES = ("auto", *BACKEND_NAMES)
+assert tuple(_BACKENDS) == BACKEND_NAMES, "engine.contract.BACKEND_NAMES lists the backends, in this order"
+CHOICES = BACKEND_CHOICES
 
 
 def backend_class(name: str) -> type[Backend]:

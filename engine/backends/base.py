@@ -56,9 +56,7 @@ class Backend(Closing, ABC):
     def __init__(self, graphs: ModelGraphs, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES) -> None:
         self.graphs = graphs
         self.batch_sizes = tuple(sorted(set(batch_sizes)))
-        self.max_batch = max(
-            self.batch_sizes + (3,)
-        )  # the evidence check runs preserved + destroyed (+ frame)
+        self.max_batch = max(self.batch_sizes + (3,))  # the evidence check runs preserved + destroyed (+ frame)
 
     @classmethod
     @abstractmethod

@@ -42,12 +42,8 @@ class OnnxRuntimeBackend(Backend):
         from engine.export import cached_onnx
 
         self.use_cuda = _wants_cuda(provider, ort.get_available_providers())
-        self.device = (
-            torch.device("cuda", torch.cuda.current_device()) if self.use_cuda else torch.device("cpu")
-        )
-        providers = (
-            ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.use_cuda else ["CPUExecutionProvider"]
-        )
+        self.device = torch.device("cuda", torch.cuda.current_device()) if self.use_cuda else torch.device("cpu")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.use_cuda else ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
@@ -110,7 +106,9 @@ class OnnxRuntimeBackend(Backend):
         return outputs
 
     def describe(self) -> str:
-        where = "CUDA provider" if self.use_cuda else f"CPU, {self.threads} threads{', spinning' if self.spinning else ''}"
+        where = (
+            "CUDA provider" if self.use_cuda else f"CPU, {self.threads} threads{', spinning' if self.spinning else ''}"
+        )
         return f"onnxruntime {self.precision.upper()} ({where})"
 
     def close(self) -> None:

@@ -42,12 +42,8 @@ def require_tensorrt() -> str:
     try:
         import tensorrt
     except ImportError as error:
-        raise BackendUnavailableError(
-            f"TensorRT is not installed (pip install 'tensorrt>=10.12'): {error}"
-        ) from error
-    if not hasattr(
-        tensorrt, "Builder"
-    ):  # e.g. only the type stubs: `tensorrt` is then an empty namespace package
+        raise BackendUnavailableError(f"TensorRT is not installed (pip install 'tensorrt>=10.12'): {error}") from error
+    if not hasattr(tensorrt, "Builder"):  # e.g. only the type stubs: `tensorrt` is then an empty namespace package
         raise BackendUnavailableError("TensorRT is not installed (the 'tensorrt' found here has no runtime)")
     return str(tensorrt.__version__)
 
@@ -65,9 +61,7 @@ class PlanKey:
     gpu_name: str
     compute_capability: str
     precision: str
-    shapes: tuple[
-        tuple[str, tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...
-    ]  # (input, min, opt, max)
+    shapes: tuple[tuple[str, tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...]  # (input, min, opt, max)
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -147,9 +141,7 @@ def build_plan(
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder: trt.Builder = trt.Builder(logger)
-    network: trt.INetworkDefinition = builder.create_network(
-        1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    )
+    network: trt.INetworkDefinition = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser: trt.OnnxParser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(index)) for index in range(parser.num_errors))
@@ -168,12 +160,8 @@ def build_plan(
     config.set_timing_cache(cache, ignore_mismatch=False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise BackendUnavailableError(
-            f"TensorRT failed to build {onnx_path.name} (see the TensorRT log above)"
-        )
-    with (
-        lock
-    ):  # merge what this build learnt into the shared cache (another build may have written meanwhile)
+        raise BackendUnavailableError(f"TensorRT failed to build {onnx_path.name} (see the TensorRT log above)")
+    with lock:  # merge what this build learnt into the shared cache (another build may have written meanwhile)
         if timing_cache.exists():
             cache.combine(config.create_timing_cache(timing_cache.read_bytes()), ignore_mismatch=True)
         from engine.paths import write_atomic
@@ -195,12 +183,14 @@ class _Plan:
         self.engine = engine
         context = engine.create_execution_context()
         if context is None:
-            raise BackendUnavailableError(
-                "TensorRT could not create an execution context (out of GPU memory?)"
-            )
+            raise BackendUnavailableError("TensorRT could not create an execution context (out of GPU memory?)")
         self.context: trt.IExecutionContext = context
-        dtypes = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16,
-                  trt.DataType.INT64: torch.int64, trt.DataType.INT32: torch.int32}  # fmt: skip
+        dtypes = {
+            trt.DataType.FLOAT: torch.float32,
+            trt.DataType.HALF: torch.float16,
+            trt.DataType.INT64: torch.int64,
+            trt.DataType.INT32: torch.int32,
+        }
         names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
         self.inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
         self.outputs = [name for name in names if name not in self.inputs]
@@ -211,9 +201,7 @@ class _Plan:
                 shape = _as_list(engine.get_tensor_profile_shape(name, 0)[2])
             else:  # the batch dimension is -1 in the engine
                 shape = [self.max_batch, *_as_list(engine.get_tensor_shape(name))[1:]]
-            self.buffers[name] = torch.empty(
-                shape, dtype=dtypes[engine.get_tensor_dtype(name)], device=device
-            )
+            self.buffers[name] = torch.empty(shape, dtype=dtypes[engine.get_tensor_dtype(name)], device=device)
         for name, buffer in self.buffers.items():
             self.context.set_tensor_address(name, buffer.data_ptr())
 
@@ -261,9 +249,7 @@ class TensorRTBackend(Backend):
         for graph in ("saliency", "classifier"):
             onnx_path = cached_onnx(graphs, graph, PRECISION, root)
             shapes = profile_shapes(graph, graphs.input_size, self.batch_sizes)
-            key = PlanKey(
-                graph, file_sha256(onnx_path), trt.__version__, gpu_name, capability, PRECISION, shapes
-            )
+            key = PlanKey(graph, file_sha256(onnx_path), trt.__version__, gpu_name, capability, PRECISION, shapes)
             engine, built = load_or_build(
                 key,
                 root,

@@ -39,9 +39,7 @@ class TorchCpuBackend(Backend):
 
     @classmethod
     def availability(cls) -> Availability:
-        return Availability(
-            True, f"PyTorch {torch.__version__} on the CPU ({torch.get_num_threads()} threads)"
-        )
+        return Availability(True, f"PyTorch {torch.__version__} on the CPU ({torch.get_num_threads()} threads)")
 
     @torch.inference_mode()
     def infer(self, graph: str, feed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -160,12 +158,8 @@ class TorchCudaBackend(Backend):
         for graph, batches in sizes.items():
             for batch in batches:
                 try:
-                    self.captured[(graph, batch)] = _CapturedGraph(
-                        self.modules[graph], self._example(graph, batch)
-                    )
-                except (
-                    RuntimeError
-                ) as error:  # capture is an optimisation: eager still gives the right answer
+                    self.captured[(graph, batch)] = _CapturedGraph(self.modules[graph], self._example(graph, batch))
+                except RuntimeError as error:  # capture is an optimisation: eager still gives the right answer
                     note = f"CUDA graph capture failed for {graph} batch {batch}, running eagerly: {error}"
                     log.warning(note)
                     self.notes.append(note)

@@ -107,8 +107,14 @@ def create_blackbox(name: str = "efficientnet_lite0") -> BlackBox:
 
 _LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 # lukemelas block layer -> timm layer; the first stage (no expansion) is a depthwise-separable block in timm.
-_EXPANDED_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-                   "_project_conv": "conv_pwl", "_bn2": "bn3"}  # fmt: skip
+_EXPANDED_BLOCK = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 _FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 
@@ -159,6 +165,7 @@ register_blackbox(BlackBoxSpec("efficientnet_lite0", _build_lite0, 224, LITE_MEA
 
 # --- torchvision classifiers from the local hub cache ------------------------------------------------------------
 
+
 def _torchvision_builder(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         import torchvision
@@ -184,10 +191,13 @@ def _torchvision_builder(name: str) -> Callable[[], nn.Module]:
 
 
 for _name in ("resnet50", "resnet18", "googlenet", "alexnet"):
-    register_blackbox(BlackBoxSpec(_name, _torchvision_builder(_name), 224, IMAGENET_MEAN, IMAGENET_STD, imagenet_classes))
+    register_blackbox(
+        BlackBoxSpec(_name, _torchvision_builder(_name), 224, IMAGENET_MEAN, IMAGENET_STD, imagenet_classes)
+    )
 
 
 # --- any user model ----------------------------------------------------------------------------------------------
+
 
 def _user_spec(reference: str) -> BlackBoxSpec:
     """`package.module:factory`: the factory returns an nn.Module taking ImageNet-normalised 224x224 images."""

@@ -126,7 +126,9 @@ class Masker(nn.Module):
             raise ValueError("upsampler_channels needs 3 widths (strides 16, 8 and 4)")
         self.upsamplers = nn.ModuleList(
             [
-                Upsampler(channels[4], channels[3], widths[0], config.blocks_per_upsampler, config.bottleneck_reduction),
+                Upsampler(
+                    channels[4], channels[3], widths[0], config.blocks_per_upsampler, config.bottleneck_reduction
+                ),
                 Upsampler(widths[0], channels[2], widths[1], config.blocks_per_upsampler, config.bottleneck_reduction),
                 Upsampler(widths[1], channels[1], widths[2], config.blocks_per_upsampler, config.bottleneck_reduction),
             ]
@@ -180,9 +182,10 @@ class Masker(nn.Module):
         result = self.load_state_dict(state, strict=False)
         missing = [k for k in result.missing_keys if not k.startswith("encoder.")]
         if missing or result.unexpected_keys:
-            raise KeyError(f"weights do not fit this masker: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+            raise KeyError(
+                f"weights do not fit this masker: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+            )
 
 
 def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)
-

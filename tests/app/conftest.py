@@ -85,8 +85,14 @@ def make_window(qtbot, store, untrained_model_file) -> Iterator[Callable]:
 
     windows = []
 
-    def make(source, *, realtime: bool = True, backend: str = "torch-cpu", model: Path | None | str = "untrained",
-             **state_values):
+    def make(
+        source,
+        *,
+        realtime: bool = True,
+        backend: str = "torch-cpu",
+        model: Path | None | str = "untrained",
+        **state_values,
+    ):
         """model: a path, None for the bundled default, or "untrained" for the test model."""
         model_path = str(untrained_model_file) if model == "untrained" else (None if model is None else str(model))
         state = AppState(model_path=model_path, backend=backend, evidence=False)

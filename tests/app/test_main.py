@@ -29,8 +29,19 @@ def test_unknown_backend_is_refused(capsys):
 
 def test_benchmark_run_prints_the_rate_and_exits(video_file, untrained_model_file, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
-    command = [sys.executable, str(ROOT / "run_app.py"), "--source", str(video_file), "--model",
-               str(untrained_model_file), "--backend", "torch-cpu", "--no-evidence", "--benchmark-frames", "4"]
+    command = [
+        sys.executable,
+        str(ROOT / "run_app.py"),
+        "--source",
+        str(video_file),
+        "--model",
+        str(untrained_model_file),
+        "--backend",
+        "torch-cpu",
+        "--no-evidence",
+        "--benchmark-frames",
+        "4",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "benchmark: 4 explained frames shown in" in result.stdout
@@ -40,8 +51,16 @@ def test_benchmark_run_prints_the_rate_and_exits(video_file, untrained_model_fil
 
 def test_benchmark_without_a_model_fails_with_the_reason(video_file, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
-    command = [sys.executable, str(ROOT / "run_app.py"), "--source", str(video_file), "--model",
-               str(tmp_path / "absent.safetensors"), "--benchmark-frames", "4"]
+    command = [
+        sys.executable,
+        str(ROOT / "run_app.py"),
+        "--source",
+        str(video_file),
+        "--model",
+        str(tmp_path / "absent.safetensors"),
+        "--benchmark-frames",
+        "4",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert result.returncode == 1
     assert "benchmark failed" in result.stderr and "absent.safetensors" in result.stderr

@@ -56,8 +56,10 @@ def test_camera_is_live_not_seekable():
 def test_settings_round_trip_through_strings_and_bad_values_are_skipped():
     state = AppState()
     state.update(target=281, layout="mask", fill="grey", opacity=0.25, show_box=True, loop=False)
-    stored = {name: ("auto" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
-              for name, value in state.to_settings().items()}  # what an INI file gives back
+    stored = {
+        name: ("auto" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+        for name, value in state.to_settings().items()
+    }  # what an INI file gives back
     restored = AppState()
     assert restored.apply_settings(stored) == []
     assert restored.to_settings() == state.to_settings()

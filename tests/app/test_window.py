@@ -37,8 +37,11 @@ def player(qapp, video_file, untrained_model_file, tmp_path_factory):
 
 def explained(window: MainWindow, frame_index: int | None = None) -> bool:
     result = window.current_result
-    return (result is not None and result.explanation is not None
-            and (frame_index is None or result.frame_index == frame_index))
+    return (
+        result is not None
+        and result.explanation is not None
+        and (frame_index is None or result.frame_index == frame_index)
+    )
 
 
 def pixels(widget) -> np.ndarray:
@@ -315,8 +318,7 @@ def test_camera_that_disappears_mid_stream(qtbot, make_window, video_file, tmp_p
     qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4" and window.state.playing, timeout=WAIT_MS)
 
 
-def test_model_for_another_black_box_is_refused_clearly(qtbot, make_window, video_file, untrained_model_file,
-                                                        tmp_path):
+def test_model_for_another_black_box_is_refused_clearly(qtbot, make_window, video_file, untrained_model_file, tmp_path):
     import json
 
     from safetensors import safe_open
@@ -370,8 +372,9 @@ def test_a_file_dropped_on_the_window_opens(qtbot, make_window, video_file, tmp_
     qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4", timeout=WAIT_MS)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    drop = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: window.state.source_label == "still.png", timeout=WAIT_MS)
 
@@ -395,8 +398,9 @@ def test_the_exact_frame_count_replaces_the_header_estimate(qtbot, make_window, 
     window.state.update(playing=False)
     assert window.player.slider.maximum() == 454
     window.player.slider.setValue(454)
-    qtbot.waitUntil(lambda: window.current_result is not None and window.current_result.frame_index == 454,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.current_result is not None and window.current_result.frame_index == 454, timeout=WAIT_MS
+    )
     assert "frame 454 / 454" in window.player.position_label.text()
 
 
@@ -449,7 +453,12 @@ def test_settings_are_remembered_in_the_given_file_only(qtbot, make_window, stor
     restored = AppState()
     assert load_state(store, restored) == []
     assert (restored.target, restored.layout, restored.fill, restored.opacity, restored.backend) == (
-        281, "preserved", "grey", 0.3, "onnxruntime")
+        281,
+        "preserved",
+        "grey",
+        0.3,
+        "onnxruntime",
+    )
     assert restored.last_file == str(Path(video_file).resolve())
     assert str(tmp_path) in QSettings(ORGANIZATION, APPLICATION).fileName()  # the user's own file is untouched
 

@@ -31,9 +31,7 @@ def photos(data_root) -> torch.Tensor:
 
     files = sorted((data_root / "imagenet-val-dev").glob("*.JPEG"))[:4]
     images = [
-        cv2.resize(
-            cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (224, 224), interpolation=cv2.INTER_AREA
-        )
+        cv2.resize(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (224, 224), interpolation=cv2.INTER_AREA)
         for f in files
     ]
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
@@ -138,18 +136,14 @@ def test_tensorrt_plan_key_covers_everything_a_plan_depends_on(tmp_path) -> None
     ]
     paths = {key.plan_path(tmp_path)} | {variant.plan_path(tmp_path) for variant in variants}
     assert len(paths) == 6
-    assert key.plan_path(tmp_path) == PlanKey(*[getattr(key, f) for f in key.__dataclass_fields__]).plan_path(
-        tmp_path
-    )
+    assert key.plan_path(tmp_path) == PlanKey(*[getattr(key, f) for f in key.__dataclass_fields__]).plan_path(tmp_path)
     cache = timing_cache_path(tmp_path, "10.13.0", "NVIDIA H100 80GB HBM3", "90")
     assert cache.parent == tmp_path / "tensorrt" and " " not in cache.name
 
 
 def test_tensorrt_plan_cache_rebuilds_a_corrupt_plan(tmp_path) -> None:
     """load_or_build with a fake engine: plans are b'PLAN' + payload; anything else fails to deserialise."""
-    key = PlanKey(
-        "saliency", "ab" * 32, "10.13.0", "GPU", "90", "fp16", profile_shapes("saliency", 224, (1,))
-    )
+    key = PlanKey("saliency", "ab" * 32, "10.13.0", "GPU", "90", "fp16", profile_shapes("saliency", 224, (1,)))
     builds: list[int] = []
 
     def deserialize(data: bytes) -> str | None:

@@ -12,9 +12,17 @@ from engine.bench import Spread, add_ratios, run_bench, table
 
 def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_path) -> None:
     report = run_bench(
-        untrained_masker, blackbox, "untrained", ("onnxruntime", "torch-cuda"), data_root / "videos" / "box.mp4",
-        frames=4, repeats=2, seconds=0.01, evidence=True, log=lambda line: None,
-    )  # fmt: skip
+        untrained_masker,
+        blackbox,
+        "untrained",
+        ("onnxruntime", "torch-cuda"),
+        data_root / "videos" / "box.mp4",
+        frames=4,
+        repeats=2,
+        seconds=0.01,
+        evidence=True,
+        log=lambda line: None,
+    )
     rows = {row["label"]: row for row in report["results"]}
     assert set(rows) | set(report["skipped"]) == {"onnxruntime", "torch-cuda"}
     result = rows["onnxruntime"]
@@ -61,16 +69,30 @@ def test_cli_info_and_errors(capsys, tmp_path) -> None:
 
 def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
     output = tmp_path / "explained.mp4"
-    code = main([
-        "render", str(data_root / "videos" / "realshort.mp4"), "-o", str(output), "--model", str(untrained_model_file),
-        "--class", "tabby", "--view", "overlay", "--backend", "onnxruntime", "--max-frames", "3", "--batch", "2",
-    ])  # fmt: skip
+    code = main(
+        [
+            "render",
+            str(data_root / "videos" / "realshort.mp4"),
+            "-o",
+            str(output),
+            "--model",
+            str(untrained_model_file),
+            "--class",
+            "tabby",
+            "--view",
+            "overlay",
+            "--backend",
+            "onnxruntime",
+            "--max-frames",
+            "3",
+            "--batch",
+            "2",
+        ]
+    )
     assert code == 0 and "wrote 3 frames" in capsys.readouterr().out
     bad = tmp_path / "not-a-video.mp4"
     bad.write_text("nope")
-    assert (
-        main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)]) == 1
-    )
+    assert main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)]) == 1
     assert "not a video" in capsys.readouterr().err
 
 

@@ -63,7 +63,9 @@ def test_numpy_and_torch_compositors_agree(frame: np.ndarray, mask_low: np.ndarr
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0, name  # rounding + blur kernel details
 
     evidence_np = numpy_ops.evidence_input(image_np[0], mask_low, fill_np)
-    evidence_torch = torch_ops.evidence_input(torch.from_numpy(image_np), torch.from_numpy(mask_low)[None, None], fill_torch)
+    evidence_torch = torch_ops.evidence_input(
+        torch.from_numpy(image_np), torch.from_numpy(mask_low)[None, None], fill_torch
+    )
     assert evidence_np.shape == evidence_torch.shape == (2, 3, SIZE, SIZE)
     assert np.abs(evidence_np - evidence_torch.numpy()).mean() < 0.01
 

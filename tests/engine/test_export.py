@@ -40,9 +40,7 @@ def test_fp32_export_matches_pytorch(graphs, onnx_files, graph: str) -> None:
     assert check.passed, check.describe()
     if graph == "saliency":
         # M = |C0| / (|C0| + |C1| + eps) magnifies FP32 noise where both channels vanish: gate on the rest.
-        assert check.conditioned_max_abs_diff < FP32_MAX_ABS and check.ill_conditioned < 0.01, (
-            check.describe()
-        )
+        assert check.conditioned_max_abs_diff < FP32_MAX_ABS and check.ill_conditioned < 0.01, check.describe()
         assert check.mean_abs_diff < 1e-5 and check.iou == 1.0, check.describe()
     assert check.top1_agreement == 1.0
 
@@ -58,9 +56,7 @@ def test_fp16_export_matches_pytorch(graphs, onnx_files) -> None:
 def test_fp16_graph_has_fp32_io_and_an_fp32_mask_ratio(onnx_files) -> None:
     model = onnx.shape_inference.infer_shapes(onnx.load(str(onnx_files[("saliency", "fp16")])))
     float32, float16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
-    io_types = {
-        value.name: value.type.tensor_type.elem_type for value in (*model.graph.input, *model.graph.output)
-    }
+    io_types = {value.name: value.type.tensor_type.elem_type for value in (*model.graph.input, *model.graph.output)}
     assert io_types == {
         "image": float32,
         "target": onnx.TensorProto.INT64,
@@ -146,4 +142,3 @@ def test_bundled_model_exports_meet_the_targets(default_model, data_root) -> Non
     fp16 = compare(graphs.saliency, files["fp16"], "saliency", "fp16", 224, images=frames)
     assert fp16.mask_area is not None and fp16.mask_area > 0.05, fp16.describe()
     assert fp16.iou is not None and fp16.iou > FP16_MIN_IOU and fp16.mean_abs_diff < 0.01, fp16.describe()
-

@@ -43,9 +43,7 @@ def test_explanation_follows_the_contract(explainer: Explainer, frame: np.ndarra
     assert set(result.probabilities) == {"frame", "preserved", "destroyed"}
     assert result.probabilities["frame"] == pytest.approx(result.top5[0][2])
     assert set(result.timings_ms) == {"preprocess", "model", "composite", "evidence", "total"}
-    assert result.timings_ms["total"] == pytest.approx(
-        sum(v for k, v in result.timings_ms.items() if k != "total")
-    )
+    assert result.timings_ms["total"] == pytest.approx(sum(v for k, v in result.timings_ms.items() if k != "total"))
     if result.box is not None:
         x0, y0, x1, y1 = result.box
         assert (result.mask[y0:y1, x0:x1] >= 0.5).any() and (result.mask >= 0.5).sum() == (

@@ -40,9 +40,7 @@ def read_back(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("view", ["grid", "overlay"])
 def test_render_writes_every_frame(explainer, small_clip, tmp_path, view: str) -> None:
-    result = render(
-        explainer, small_clip, tmp_path / f"{view}.mp4", view=view, batch=4, max_frames=6, progress=False
-    )
+    result = render(explainer, small_clip, tmp_path / f"{view}.mp4", view=view, batch=4, max_frames=6, progress=False)
     assert result.complete and result.frames == 6
     frames = read_back(result.path)
     assert len(frames) == 6 and frames[0].shape == (240, 320, 3)
@@ -55,9 +53,7 @@ def test_interrupted_render_leaves_a_playable_file(explainer, small_clip, tmp_pa
 
     output = tmp_path / "interrupted.mp4"
     with pytest.raises(KeyboardInterrupt):
-        render(
-            explainer, small_clip, output, view="preserved", batch=4, progress=False, on_frame=stop_after_five
-        )
+        render(explainer, small_clip, output, view="preserved", batch=4, progress=False, on_frame=stop_after_five)
     frames = read_back(output)
     assert len(frames) == 5 and frames[0].shape == (240, 320, 3)
 
@@ -69,9 +65,7 @@ def test_render_keeps_the_frames_of_a_truncated_video(explainer, data_root, tmp_
     with VideoReader(truncated) as reader:  # the first half of the bytes still holds frames
         readable = sum(1 for _ in reader)
     assert 0 < readable < 455
-    result = render(
-        explainer, truncated, tmp_path / "out.mp4", view="overlay", batch=4, max_frames=3, progress=False
-    )
+    result = render(explainer, truncated, tmp_path / "out.mp4", view="overlay", batch=4, max_frames=3, progress=False)
     assert result.frames == 3 and len(read_back(result.path)) == 3
 
 

@@ -12,11 +12,36 @@ def test_two_processes_train_one_model(tmp_path):
     train, _ = make_tiny_data(tmp_path / "data")
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "trainer", "train", "--data", str(train), "--val-data", "none", "--out", str(out), "--device", "cpu",
-        "--threads", "1", "--steps", "3", "--batch", "2", "--log-every", "1", "--no-progress", "--time-budget", "5",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "trainer",
+        "train",
+        "--data",
+        str(train),
+        "--val-data",
+        "none",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--steps",
+        "3",
+        "--batch",
+        "2",
+        "--log-every",
+        "1",
+        "--no-progress",
+        "--time-budget",
+        "5",
         *TINY_MODEL,
-    ]  # fmt: skip
+    ]
     env = {**os.environ, "PYTHONPATH": str(PROJECT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]

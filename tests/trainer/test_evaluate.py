@@ -38,8 +38,25 @@ def small_data(tmp_path_factory, data_root) -> Path:
 def test_cli_writes_table_csv_json_and_contact_sheet(small_data, tmp_path, capsys):
     out = tmp_path / "eval"
     methods = "center,max,gt,gradient,gradcam,iterative,model"
-    argv = ["--data", str(small_data), "--methods", methods, "--untrained", "--iterations", "2",
-            "--batch-size", "2", "--device", "cpu", "--out", str(out), "--sheet", "2", "--limit", "3"]  # fmt: skip
+    argv = [
+        "--data",
+        str(small_data),
+        "--methods",
+        methods,
+        "--untrained",
+        "--iterations",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--sheet",
+        "2",
+        "--limit",
+        "3",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "LE paper %" in printed and "Masking model (UNTRAINED" in printed and "min-max" in printed
@@ -63,8 +80,18 @@ def test_cli_writes_table_csv_json_and_contact_sheet(small_data, tmp_path, capsy
 
 def test_resume_evaluates_only_the_rest(small_data, tmp_path):
     out = tmp_path / "eval"
-    common = ["--data", str(small_data), "--methods", "center,max", "--device", "cpu", "--out", str(out),
-              "--sheet", "0"]  # fmt: skip
+    common = [
+        "--data",
+        str(small_data),
+        "--methods",
+        "center,max",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--sheet",
+        "0",
+    ]
     assert main([*common, "--limit", "3"]) == 0  # 2 usable images among the first 3
     assert len(read_csv(out / "per_image.csv")) == 4
     assert main([*common, "--resume"]) == 0
@@ -98,8 +125,16 @@ def test_summary_leaves_the_warm_up_batch_out_of_the_time():
     from trainer.scoring import summarise
 
     def row(hit: int, ms: float, warmup: int) -> dict:
-        return {"hit_paper": hit, "hit_mean": 1, "saliency": 0.5, "ms": ms, "mask_mean": 0.2, "empty_mask": 0,
-                "blackbox_correct": 1, "warmup": warmup}  # fmt: skip
+        return {
+            "hit_paper": hit,
+            "hit_mean": 1,
+            "saliency": 0.5,
+            "ms": ms,
+            "mask_mean": 0.2,
+            "empty_mask": 0,
+            "blackbox_correct": 1,
+            "warmup": warmup,
+        }
 
     line = summarise([row(1, 900.0, 1), row(0, 10.0, 0), row(1, 20.0, 0), row(1, 30.0, 0)])
     assert line["ms_per_image"] == 20.0 and line["loc_error_paper"] == 25.0 and line["images"] == 4

@@ -64,7 +64,9 @@ def _inputs(batch: int, is_real: list[bool]):
 def test_fake_images_contribute_only_the_area_term():
     config = preset("paper", embedding_weight=0.0)
     mask, real, logits = _inputs(3, [False, False, False])
-    terms = objective(config, mask, mask, torch.zeros(3, 1, 2, 2), logits[:0], logits[:0], torch.tensor([0, 1, 2]), real)
+    terms = objective(
+        config, mask, mask, torch.zeros(3, 1, 2, 2), logits[:0], logits[:0], torch.tensor([0, 1, 2]), real
+    )
     assert terms["tv"].item() == terms["preserve"].item() == terms["destroy"].item() == 0.0
     assert terms["loss"].item() == pytest.approx(terms["area"].item())
     assert terms["area"].item() == pytest.approx(1e-3 * mask.mean().item())

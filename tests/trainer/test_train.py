@@ -37,7 +37,9 @@ def make_tiny_data(root: Path) -> tuple[Path, Path]:
     for index in range(8):
         photo, label = photos[index % 2]
         shift = 12 * (index // 2)
-        photo.crop((shift, shift, photo.width - shift, photo.height - shift)).resize((72, 64)).save(train / f"{index}.jpg")
+        photo.crop((shift, shift, photo.width - shift, photo.height - shift)).resize((72, 64)).save(
+            train / f"{index}.jpg"
+        )
         rows.append(f"{index}.jpg,{label}")
     (train / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
     boxes = []
@@ -65,8 +67,28 @@ def read_csv(path: Path) -> list[dict]:
 def test_twenty_steps_lower_the_loss_and_write_a_model_that_loads(tiny_data, tmp_path, blackbox):
     train, val = tiny_data
     out = tmp_path / "run"
-    code = main(options(train, out, "--val-data", str(val), "--steps", "20", "--batch", "4", "--lr", "1e-3",
-                        "--warmup-steps", "1", "--log-every", "1", "--val-every", "10", "--checkpoint-every", "10"))
+    code = main(
+        options(
+            train,
+            out,
+            "--val-data",
+            str(val),
+            "--steps",
+            "20",
+            "--batch",
+            "4",
+            "--lr",
+            "1e-3",
+            "--warmup-steps",
+            "1",
+            "--log-every",
+            "1",
+            "--val-every",
+            "10",
+            "--checkpoint-every",
+            "10",
+        )
+    )
     assert code == 0
     assert len(read_csv(out / "train.csv")) == 20
     config = TrainConfig.load(out)
@@ -87,7 +109,9 @@ def test_twenty_steps_lower_the_loss_and_write_a_model_that_loads(tiny_data, tmp
     assert (out / "config.json").is_file() and (out / "grid.png").is_file()
 
     shipped = tmp_path / "shipped" / "tiny.safetensors"
-    assert finalise([str(out / "model.safetensors"), "--to", str(shipped), "--evaluate", str(val), "--device", "cpu"]) == 0
+    assert (
+        finalise([str(out / "model.safetensors"), "--to", str(shipped), "--evaluate", str(val), "--device", "cpu"]) == 0
+    )
     _, shipped_card = load_model(shipped, blackbox)
     assert shipped_card["training"] == card["training"] and shipped_card["weights_sha256"] == card["weights_sha256"]
     assert shipped_card["evaluation"]["during_training"]["images"] == 4
@@ -100,8 +124,20 @@ def _fixed_batches_loss(config: TrainConfig, masker, blackbox) -> float:
     data = load_training_set(Path(config.data), blackbox, torch.device("cpu"), config.short_side, progress=False)
     augmenter = BatchAugmenter(data.images, torch.device("cpu"), config.image_size, (config.crop_scale_min, 1.0))
     masker.eval()  # batch-norm running statistics: what the model file holds
-    losses = [step_terms(config, step, Distributed(), torch.device("cpu"), False, augmenter, data.labels,
-                         MaskerStep(masker), blackbox)[0]["loss"].item() for step in range(5)]  # fmt: skip
+    losses = [
+        step_terms(
+            config,
+            step,
+            Distributed(),
+            torch.device("cpu"),
+            False,
+            augmenter,
+            data.labels,
+            MaskerStep(masker),
+            blackbox,
+        )[0]["loss"].item()
+        for step in range(5)
+    ]
     return sum(losses) / len(losses)
 
 
@@ -129,7 +165,9 @@ def test_init_fine_tunes_from_a_model_file_of_the_same_architecture(tiny_data, t
     assert all(torch.equal(value, expected[key]) for key, value in fresh.trainable_state_dict().items())
 
     second = tmp_path / "second"
-    assert main(options(train, second, "--val-data", "none", "--batch", "2", "--steps", "1", "--init", str(source))) == 0
+    assert (
+        main(options(train, second, "--val-data", "none", "--batch", "2", "--steps", "1", "--init", str(source))) == 0
+    )
     assert TrainConfig.load(second).init == str(source)
     history = load_model(second / "model.safetensors", blackbox)[1]["training"]["started_from"]
     assert history["weights_sha256"] == load_model(source, blackbox)[1]["weights_sha256"]
@@ -157,8 +195,28 @@ def test_resume_refuses_changed_options_and_new_runs_refuse_an_old_folder(tiny_d
 def test_resume_after_a_kill(tiny_data, tmp_path):
     train, _ = tiny_data
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "trainer", "train", *options(train, out, "--val-data", "none", "--batch", "2",
-               "--steps", "1000", "--checkpoint-every", "2", "--log-every", "1", "--threads", "1")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        *options(
+            train,
+            out,
+            "--val-data",
+            "none",
+            "--batch",
+            "2",
+            "--steps",
+            "1000",
+            "--checkpoint-every",
+            "2",
+            "--log-every",
+            "1",
+            "--threads",
+            "1",
+        ),
+    ]
     process = subprocess.Popen(command, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not _checkpoint_step_at_least(out, 4):
@@ -185,8 +243,10 @@ def _checkpoint_step_at_least(out: Path, step: int) -> bool:
 def test_time_budget_stops_cleanly(tiny_data, tmp_path):
     train, _ = tiny_data
     out = tmp_path / "budget"
-    assert main(options(train, out, "--val-data", "none", "--batch", "2", "--steps", "100000",
-                        "--time-budget", "0.25")) == 0  # fmt: skip
+    assert (
+        main(options(train, out, "--val-data", "none", "--batch", "2", "--steps", "100000", "--time-budget", "0.25"))
+        == 0
+    )
     card = load_model(out / "model.safetensors")[1]
     assert card["training"]["stopped_by"] == "time budget" and 0 < card["training"]["steps"] < 100000
 

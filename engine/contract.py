@@ -1,0 +1,74 @@
+"""What the app and the engine both speak: the one contract between them (torch-free: numpy and plain Python).
+
+The app imports this module for types and constants and calls `engine.api` for work; nothing else of engine's
+insides. Everything here is cheap to import (no torch, no onnxruntime, no OpenCV).
+
+- `AUTO`: the one encoding of "auto" as a target class: the black box's top-1 on the frame, decided per frame.
+  Everywhere a target travels between app and engine it is an `int`: a class index, or `AUTO`.
+  (Text such as "auto" or "tabby" is parsed once, at the edges: the CLIs and `Explainer.explain`'s convenience.)
+- `FILLS`, `VIEWS`, `RENDER_VIEWS`, `BACKEND_NAMES`, `BACKEND_CHOICES`: the names both sides use.
+- `ClassInfo`: one class of a black box. `Explanation`: one explained frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+AUTO: Final = -1
+"""Target class "auto": the black box's top prediction on each frame."""
+
+FILLS: Final = ("blur", "grey", "black")
+"""What replaces removed pixels (A in Phi(X, M) = X * M + A * (1 - M))."""
+
+VIEWS: Final = ("overlay", "mask", "preserved", "destroyed")
+"""The four pictures of an explanation: frame + heat map, the mask, Phi(X, M), Phi(X, 1 - M)."""
+
+VIEW_ARRAYS: Final = {
+    "overlay": "overlay",
+    "mask": "mask_image",
+    "preserved": "preserved",
+    "destroyed": "destroyed",
+}
+"""View name -> the Explanation attribute that holds its picture."""
+
+RENDER_VIEWS: Final = ("grid", "overlay", "preserved", "destroyed")
+"""What an exported video shows: the 2x2 grid of the four views, or one of them."""
+
+BACKEND_NAMES: Final = ("tensorrt", "torch-cuda", "onnxruntime", "torch-cpu")
+"""The inference backends, in the order `auto` prefers them."""
+
+BACKEND_CHOICES: Final = ("auto", *BACKEND_NAMES)
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """One class of a black box."""
+
+    index: int
+    wnid: str
+    names: str  # comma-separated synonyms, the first is the display name
+
+    @property
+    def display_name(self) -> str:
+        return self.names.split(",")[0].strip()
+
+
+@dataclass
+class Explanation:
+    """One explained frame: numpy arrays and plain Python only (what crosses from engine to app)."""
+
+    frame: np.ndarray  # (H, W, 3) uint8 RGB, the input frame
+    mask: np.ndarray  # (H, W) float32 in [0, 1]
+    overlay: np.ndarray  # (H, W, 3) uint8: the heat map over the frame
+    mask_image: np.ndarray  # (H, W, 3) uint8: the mask as a heat map
+    preserved: np.ndarray  # (H, W, 3) uint8: Phi(X, M)
+    destroyed: np.ndarray  # (H, W, 3) uint8: Phi(X, 1 - M)
+    target: int  # the class explained (never AUTO: "auto" is resolved to the frame's top-1)
+    target_name: str
+    box: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) around mask >= 0.5, x1 / y1 exclusive
+    top5: list[tuple[int, str, float]]  # (class index, display name, probability) on the frame
+    probabilities: dict[str, float] | None  # the target's probability on "frame", "preserved", "destroyed"
+    timings_ms: dict[str, float]  # "preprocess", "model", "composite", "evidence", "total" (per frame)
