@@ -57,7 +57,7 @@ class FakeClock:
 
 
 class FakeSource(FrameSource):
-    """`count` tiny frames, each filled with its own index; records what was decoded."""
+    """`count` tiny frames, each filled with its own index (mod 256); records what was decoded."""
 
     kind = "video"
     seekable = True
@@ -82,7 +82,7 @@ class FakeSource(FrameSource):
         if self.next >= (self.frame_count or 0):
             return None
         self.decoded.append(self.next)
-        frame = Frame(np.full((4, 4, 3), self.next, np.uint8), self.next, 0.0)
+        frame = Frame(np.full((4, 4, 3), self.next % 256, np.uint8), self.next, 0.0)
         self.next += 1
         return frame
 
