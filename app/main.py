@@ -8,7 +8,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING
 
-from app.state import BACKENDS
+from engine.contract import AUTO, BACKEND_CHOICES
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -35,7 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source", help="webcam index (0, 1, ...), a stream URL, or a video / image file")
     parser.add_argument("--model", help="masking model file (.safetensors; default: the bundled model)")
     parser.add_argument(
-        "--backend", choices=BACKENDS, default=None, help="inference backend (default: the last one used, else auto)"
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help="inference backend (default: the last one used, else auto)",
     )
     parser.add_argument(
         "--class",
@@ -70,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import settings
     from app.benchmark import Benchmark
+    from app.scheduler import AUTO_SOURCE
     from app.state import AppState
     from app.window import MainWindow
-    from app.worker import AUTO_SOURCE, PipelineWorker
+    from app.worker import PipelineWorker
 
     if benchmark:
         _quiet_offscreen_notices()
@@ -136,12 +140,12 @@ def _apply_arguments(args: argparse.Namespace, state: AppState, window: MainWind
     if args.target is None:
         return
     if args.target.strip().lower() == "auto":
-        state.update(target=None)
+        state.update(target=AUTO)
         return
     try:
         state.update(target=resolve_class(args.target, window.classes))
     except UnknownClassError as error:
-        state.update(target=None)
+        state.update(target=AUTO)
         window.report_problem("Unknown class", f"--class: {error}. Explaining the top prediction instead.")
 
 
