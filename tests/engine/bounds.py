@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from engine.composite import NumpyCompositor
-from engine.export import reference_outputs
+from engine.export.check import reference_outputs
 from engine.tolerances import RATIO_ROUNDING
 
 

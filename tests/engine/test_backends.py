@@ -18,7 +18,8 @@ from engine.backends.tensorrt import (
     timing_cache_path,
 )
 from engine.errors import BackendUnavailableError
-from engine.export import onnx_cache_path, reference_outputs
+from engine.export.cache import onnx_cache_path
+from engine.export.check import reference_outputs
 from engine.tolerances import FP16_MAX_MEAN_ABS, FP16_MIN_IOU, FP32_LOGITS_RTOL, channel_rel_diff, mask_iou
 
 HAS_CUDA = torch.cuda.is_available()
@@ -81,7 +82,7 @@ def test_tensorrt_import_is_optional() -> None:
 @pytest.mark.parametrize("name", ["torch-cpu", "onnxruntime"])
 def test_fp32_backends_agree_with_pytorch(graphs, reference, name: str) -> None:
     """Backends cannot show their head channels: each mask pixel is held to the bound that the channel tolerance
-    (verified on the exports by engine.export.compare) implies there, from PyTorch's own |C0| + |C1|
+    (verified on the exports by engine.export.check.compare) implies there, from PyTorch's own |C0| + |C1|
     (engine.tolerances: M = |C0| / (|C0| + |C1| + eps) magnifies float noise where both channels vanish)."""
     feed, mask_low, logits, bound = reference
     with create_backend(name, graphs) as backend:

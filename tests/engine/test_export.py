@@ -7,15 +7,9 @@ import onnx
 import pytest
 import torch
 
-from engine.export import (
-    cached_onnx,
-    compare,
-    example_feed,
-    onnx_cache_path,
-    ratio_nodes,
-    run_onnx,
-    with_channels_output,
-)
+from engine.export.cache import cached_onnx, onnx_cache_path
+from engine.export.check import compare, ratio_nodes, reference_outputs, run_onnx, with_channels_output
+from engine.export.make import example_feed
 from engine.tolerances import (
     FP16_MAX_MEAN_ABS,
     FP16_MIN_AREA,
@@ -121,8 +115,6 @@ def test_cache_reuses_and_repairs_files(graphs, onnx_files, tmp_path) -> None:
 
 def test_channels_output_is_the_mask_ratio_input(graphs, onnx_files) -> None:
     """The comparator's extra output: the head channels, as PyTorch's MaskRatio receives them (FP32 tolerance)."""
-    from engine.export import reference_outputs
-
     feed = example_feed("saliency", 224, batch=2)
     model = with_channels_output(onnx.load(str(onnx_files[("saliency", "fp32")])))
     mask_low, _, channels = run_onnx(model, feed)
