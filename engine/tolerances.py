@@ -7,7 +7,7 @@ where it is well conditioned, and derived from there where it is not:
 - the head channels C = (C0, C1) (B, 2, h, w) and the logits z (B, K): a relative tolerance, per image, against
   the reference's largest magnitude. Measured on a 2-core AMD EPYC (AVX2), ONNX Runtime FP32 vs PyTorch FP32
   (8 dev photos, 4 demo-clip frames, 2 random images): max|dC| / max|C| = 1.6e-6 to 3.7e-6 for the untrained
-  masker (max|C| 6.2) and 2.7e-6 to 4.6e-6 for the bundled model on real images (max|C| 15.6), i.e. 45 to 80
+  masker (max|C| 6.2) and 2.7e-6 to 4.6e-6 for the bundled model on real images (max|C| 15.6), i.e. 27 to 77
   units of float32 roundoff (u = 2^-24 = 6e-8); the worst, 1.2e-5 (200 u), is the bundled model on random noise,
   where its channels are small. Logits: 1.5e-6 at most. The tolerance, 1e-4 (~1700 u), leaves a margin of 8x
   over that worst case (20x over real images) for other kernels on other CPUs (Winograd convolutions, other
@@ -18,7 +18,7 @@ where it is well conditioned, and derived from there where it is not:
   so |M' - M| <= delta / (s - 2 delta) where s > 2 delta (to first order delta / s), and only |M' - M| <= 1
   elsewhere. `mask_error_bound` evaluates it per pixel with delta = the channel tolerance; every mask pixel must
   lie within it. Measured on AMD: the worst pixel reaches 0.998 of the first-order bound computed from the
-  measured channel differences (untrained masker: |dM| 3.0e-3 where a + b = 2.4e-3), so the bound is tight and no
+  measured channel differences (untrained masker: |dM| up to 3.0e-3, a + b down to 2.4e-3), so the bound is tight and no
   fixed threshold on |dM| is (the old 1e-4 on "well-conditioned" pixels failed here at 1.06e-4); at the channel
   tolerance, the worst pixel uses 0.01 to 0.09 of its bound.
 - FP16 (a different model, not a rounding of the same one): judged by what a user sees, the mask at 0.5 (see
@@ -35,7 +35,7 @@ FP16_UNIT_ROUNDOFF = 2.0**-11
 # |C' - C| <= FP32_CHANNEL_RTOL * max|C| per image (the head channels; derivation above).
 FP32_CHANNEL_RTOL = 1e-4
 # |z' - z| <= FP32_LOGITS_RTOL * max|z| per image. The logits come out of the same kind of network as the channels
-# (the black box, ~the same depth): the same budget. Measured 6.5e-7 on AMD: a margin of ~150x.
+# (the black box, ~the same depth): the same budget. Measured 1.5e-6 at most on AMD: a margin of ~65x.
 FP32_LOGITS_RTOL = 1e-4
 # The rounding of the ratio itself, on each side: a + b, + eps and the division are one rounding each (at most two
 # for a reciprocal and a product), each <= u relative on a value <= 1: 4 u per side, 8 u for the pair.
