@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 from PIL import Image
 
 from engine.classes import imagenet_classes
-from engine.paths import PROJECT_ROOT
+from engine.modelfile import read_card
+from engine.paths import DEFAULT_MODEL, PROJECT_ROOT
 from trainer.data import SOURCE_FILES, find_source, source_files
 from trainer.provenance import data_identity, portable_command, portable_path, portable_text
 
@@ -36,6 +38,23 @@ def absolute_paths(card: Any) -> list[str]:
 
     walk(card)
     return found
+
+
+def test_the_bundled_card_names_its_data_without_paths(data_root):
+    card = read_card(DEFAULT_MODEL)
+    assert absolute_paths(card) == []
+    copy = json.loads(DEFAULT_MODEL.with_suffix(".card.json").read_text())
+    assert copy == card and absolute_paths(copy) == []
+    data = card["training"]["data"]
+    assert data["name"] == "imagenet-train" and data["images"] == 1750 and "path" not in data
+    assert card["evaluation"]["data"]["name"] == "imagenet-val-dev" and card["evaluation"]["data"]["images"] == 630
+    parent = card["training"]["started_from"]["training"]["data"]
+    assert parent["sha256"] is None and "slimmed copy" in parent["note"]  # what is known, and that the hash is not
+
+    # the recorded hash is the recipe's answer for the shared training folder (what the fine-tune read)
+    folder = data_root / "imagenet-train"
+    kind, records = find_source(folder, imagenet_classes())
+    assert data_identity(folder, source_files(folder, kind, records), SOURCE_FILES[kind])["sha256"] == data["sha256"]
 
 
 def _labelled_folder(root: Path, labels: list[int]) -> Path:
