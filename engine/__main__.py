@@ -76,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
         help="let onnxruntime's idle threads busy-wait: faster on a quiet machine (123 -> 172 masks/s at batch 1 on "
         "2 cores), much slower when other programs share the cores (the default is off)",
     )
+    bench.add_argument(
+        "--evidence-threads", type=int, default=0, help="threads of the evidence check's graph (default 0: all cores)"
+    )
+    bench.add_argument(
+        "--live-videos",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="videos for the live rows (default: the demo clip at 640x480 and at 1280x720; none: no live rows)",
+    )
+    bench.add_argument(
+        "--view-size",
+        default="576x432",
+        help="WIDTHxHEIGHT the live views are made at, at most (default 576x432: one view of the app's 2x2 grid)",
+    )
     bench.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
     bench.set_defaults(run=_bench)
 
@@ -132,14 +147,21 @@ def _load(args: argparse.Namespace) -> tuple[Masker, BlackBox, str]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from engine.backends import BACKEND_NAMES, availability, select_backend
+    from engine.backends import BACKEND_NAMES, availability
+    from engine.explainer import plan_runtime
     from engine.paths import cache_dir, data_root, default_model_path
 
     print("backends (auto picks the first available):")
     for name in BACKEND_NAMES:
         status = availability(name)
         print(f"  {name:<12} {'yes' if status.ok else 'no '}  {status.reason}")
-    print(f"auto: {select_backend('auto')[0]}")
+    plan = plan_runtime("auto")
+    if plan.host:
+        print(f"auto: {plan.name} (the CPU runtime: {plan.reason})")
+    else:
+        from engine.backends import select_backend
+
+        print(f"auto: {select_backend('auto')[0]}")
     model = default_model_path()
     print(f"default model: {model} ({'present' if model.exists() else 'missing'})")
     print(f"cache: {cache_dir()}")
@@ -182,11 +204,30 @@ def _bench(args: argparse.Namespace) -> int:
         args.threads,
         log=lambda line: print(line, file=sys.stderr),
         spinning=args.spinning,
+        live_videos=_live_videos(args.live_videos),
+        view_size=_size(args.view_size),
+        evidence_threads=args.evidence_threads,
     )
     print(table(report))
     if args.out:
         print(f"results: {write_json(report, args.out)}")
     return 0
+
+
+def _live_videos(given: list[Path] | None) -> tuple[Path, ...]:
+    """The videos of the live rows: as given, else the demo clip at its own 640x480 and at 1280x720."""
+    from engine.paths import DEMO_CLIP
+
+    if given is not None:
+        return tuple(given)
+    return tuple(clip for clip in (DEMO_CLIP, DEMO_CLIP.with_name("box-720p.mp4")) if clip.exists())
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) < 1 or int(height) < 1:
+        raise SaliencyError(f"--view-size must be WIDTHxHEIGHT in pixels, e.g. 576x432, not {text!r}")
+    return int(width), int(height)
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from engine.export.check import compare
 from engine.export.make import GRAPH_IO, PRECISIONS
 from engine.graphs import ModelGraphs
 from engine.paths import DEMO_CLIP, cache_dir, data_root
+from engine.runners import create_runner
 from engine.video import VideoReader
 
 
@@ -65,6 +66,12 @@ def build(
         status = availability(name)
         if not status.ok:
             say(f"{name}: not available here ({status.reason})")
+            continue
+        if name == "openvino":  # a CPU runner over the FP32 exports: building is loading them once
+            paths = {graph: cached_onnx(graphs, graph, "fp32", root) for graph in GRAPH_IO}
+            with create_runner(name, paths) as runner:
+                files[name] = [str(path) for path in paths.values()]
+                say(f"{name}: ready ({runner.describe()})")
             continue
         options = {"cache_root": root} if name in ("onnxruntime", "tensorrt") else {}
         with create_backend(name, graphs, batch_sizes=(1, 8), **options) as backend:

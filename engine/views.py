@@ -88,8 +88,8 @@ def _tile(explanation: Explanation, name: str, size: tuple[int, int], box: bool,
     else:
         tile = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
     if box and name == "overlay" and explanation.box is not None:
-        frame_height, frame_width = explanation.frame.shape[:2]
-        draw_box(tile, _scaled_box(explanation.box, size[0] / frame_width, size[1] / frame_height))
+        view_height, view_width = explanation.mask.shape[:2]  # the box is in the views' pixels
+        draw_box(tile, _scaled_box(explanation.box, size[0] / view_width, size[1] / view_height))
     if titles:
         draw_text(tile, VIEW_TITLES[name])
     return tile

@@ -13,6 +13,7 @@ from typing import Any
 from engine.backends.base import Availability, Backend
 from engine.contract import BACKEND_CHOICES, BACKEND_NAMES
 from engine.errors import BackendUnavailableError
+from engine.runners import RUNNER_NAMES, runner_availability
 
 # name -> (module, class); the order is the `auto` preference.
 _BACKENDS: dict[str, tuple[str, str]] = {
@@ -21,7 +22,8 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("engine.backends.onnxruntime", "OnnxRuntimeBackend"),
     "torch-cpu": ("engine.backends.torch", "TorchCpuBackend"),
 }
-assert tuple(_BACKENDS) == BACKEND_NAMES, "engine.contract.BACKEND_NAMES lists the backends, in this order"
+TORCH_BACKEND_NAMES = tuple(_BACKENDS)  # the torch runtime's backends; OpenVINO runs only in the CPU runtime
+assert [name for name in BACKEND_NAMES if name in _BACKENDS] == list(_BACKENDS), "the order of engine.contract"
 CHOICES = BACKEND_CHOICES
 
 
@@ -38,7 +40,9 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def availability(name: str) -> Availability:
-    """Whether backend `name` can run here, with the reason; never raises."""
+    """Whether backend `name` can run here, with the reason; never raises. (OpenVINO: a CPU runner only.)"""
+    if name in RUNNER_NAMES and name not in _BACKENDS:
+        return Availability(*runner_availability(name))
     try:
         return backend_class(name).availability()
     except BackendUnavailableError as error:
@@ -53,7 +57,7 @@ def select_backend(name: str = "auto") -> tuple[str, str]:
             raise BackendUnavailableError(f"the {name} backend cannot run here: {status.reason}")
         return name, f"asked for {name}: {status.reason}"
     skipped: list[str] = []
-    for candidate in BACKEND_NAMES:
+    for candidate in TORCH_BACKEND_NAMES:
         status = availability(candidate)
         if status.ok:
             why = f"{candidate}: {status.reason}"
@@ -72,6 +76,7 @@ __all__ = [
     "Backend",
     "BACKEND_NAMES",
     "CHOICES",
+    "TORCH_BACKEND_NAMES",
     "availability",
     "create_backend",
     "select_backend",

@@ -159,9 +159,10 @@ def test_opacity_changes_the_overlay(qtbot, player):
     player.state.update(opacity=0.5)
     qtbot.waitUntil(lambda: explained(player, 12), timeout=WAIT_MS)
     before = player.current_result.explanation.overlay
-    with qtbot.waitSignal(player.result_shown, timeout=WAIT_MS):
-        player.view_controls.opacity_slider.setValue(0.0)  # no heat at all: the overlay is the frame
+    player.view_controls.opacity_slider.setValue(0.0)  # no heat at all: the overlay is the frame
     assert player.state.opacity == 0.0
+    # (another result may come first, e.g. for a new view size: wait for the one made with the new opacity)
+    qtbot.waitUntil(lambda: player.current_result.explanation.opacity == 0.0, timeout=WAIT_MS)
     after = player.current_result.explanation.overlay
     assert not np.array_equal(after, before)
     assert np.array_equal(player.grid.views["overlay"].array, after)
@@ -169,17 +170,27 @@ def test_opacity_changes_the_overlay(qtbot, player):
 
 
 def test_live_evidence_shows_the_three_probabilities(qtbot, player):
+    """The frame's probability on every frame; preserved / destroyed from the evidence stream, which checks the
+    frame on screen a moment later and says which frame its numbers belong to."""
     pause_on(qtbot, player, 12)
     player.view_controls.evidence_check.setChecked(True)
-    qtbot.waitUntil(lambda: player.current_result.explanation.probabilities is not None, timeout=WAIT_MS)
-    probabilities = player.current_result.explanation.probabilities
+    qtbot.waitUntil(
+        lambda: player.latest_evidence is not None and player.latest_evidence.frame_index == 12, timeout=WAIT_MS
+    )
+    explanation = player.current_result.explanation
+    assert explanation.probabilities is None  # the live mask never waits for the check
+    evidence = player.latest_evidence
+    assert evidence.target == explanation.target
+    # the stream's numbers are the engine's own check of that explanation (the same graph on the same input)
+    expected = player.worker.scheduler.explainer.evidence(explanation)
+    assert evidence.probabilities == pytest.approx(expected, abs=1e-6)
     shown = player.evidence.values()
     for key in ("frame", "preserved", "destroyed"):
-        assert shown[key] == f"{probabilities[key]:.3f}"
-        assert player.evidence.bars[key].value() == round(probabilities[key] * 1000)
+        assert shown[key] == f"{evidence.probabilities[key]:.3f}"
+        assert player.evidence.bars[key].value() == round(evidence.probabilities[key] * 1000)
+    assert "this frame (12)" in player.evidence.age_label.text()
     player.view_controls.evidence_check.setChecked(False)
-    qtbot.waitUntil(lambda: player.current_result.explanation.probabilities is None, timeout=WAIT_MS)
-    assert set(player.evidence.values().values()) == {"off"}
+    qtbot.waitUntil(lambda: set(player.evidence.values().values()) == {"off"}, timeout=WAIT_MS)
 
 
 def test_box_option_draws_on_the_overlay(qtbot, player):

@@ -26,10 +26,13 @@ def explanation(box: tuple[int, int, int, int] | None = BOX, height: int = HEIGH
         destroyed=views["destroyed"],
         target=281,
         target_name="tabby",
+        target_probability=0.5,
         box=box,
         top5=[(281, "tabby", 0.5)],
         probabilities=None,
         timings_ms={},
+        mask_low=np.zeros((56, 56), np.float32),
+        model_image=np.zeros((224, 224, 3), np.uint8),
     )
 
 
