@@ -6,9 +6,12 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.state import BACKENDS
+from engine.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
+from engine.contract import AUTO, ClassInfo
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -26,14 +29,20 @@ EPILOG = """examples:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    """The arguments, each checked before the app starts: a bad one is one line on stderr and exit status 2.
+
+    `target` comes back resolved against the class list of the model's black box (read from the model's card,
+    without torch): a class index, AUTO, or None when --class is not given (the remembered choice stays)."""
+    parser = Parser(
         prog="saliency-app",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", help="webcam index (0, 1, ...), a stream URL, or a video / image file")
-    parser.add_argument("--model", help="masking model file (.safetensors; default: the bundled model)")
+    parser.add_argument(
+        "--source", type=_source, help="webcam index (0, 1, ...), a stream URL, or a video / image file"
+    )
+    parser.add_argument("--model", type=model_file, help="masking model file (.safetensors, default: the bundled one)")
     parser.add_argument(
         "--backend", choices=BACKENDS, default=None, help="inference backend (default: the last one used, else auto)"
     )
@@ -48,16 +57,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--benchmark-frames",
-        type=int,
+        type=at_least(0),
         metavar="N",
         default=0,
         help="headless: explain N frames as fast as possible with all four views, print the "
         "frames/s shown, exit (uses default settings, changes none)",
     )
     args = parser.parse_args(argv)
-    if args.benchmark_frames < 0:
-        parser.error("--benchmark-frames must be positive")
+    if args.target is not None:
+        try:
+            args.target = target_class(args.target, _classes(args.model))
+        except ArgumentTypeError as error:
+            parser.error(str(error))
     return args
+
+
+def _source(text: str) -> str:
+    """A webcam index or a stream URL as given (the app opens it, and falls back to the demo clip when no webcam
+    answers); a file must open as a video or an image."""
+    if text.strip().isdigit() or "://" in text:
+        return text
+    from app.sources import open_source  # OpenCV: loaded only when a file is checked
+    from engine.errors import VideoError
+
+    try:
+        open_source(text).close()
+    except VideoError as error:
+        raise ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
+    """What --class resolves against: the classes of the model's black box. Without --model, those of the default
+    model; when that is missing or broken the app says so once it starts, and the window offers ImageNet's classes
+    until a model loads, so --class is checked against those."""
+    from engine.classes import imagenet_classes
+    from engine.paths import default_model_path
+
+    if model is not None:
+        return model_classes(model)
+    try:
+        return model_classes(default_model_path())
+    except ArgumentTypeError:
+        return imagenet_classes()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = Benchmark(window, args.benchmark_frames) if benchmark else None
         if runner is not None:
             window.problem_reported.connect(runner.fail)
-        _apply_arguments(args, state, window)
+        _apply_arguments(args, state)
         _close_on_signals(window)
         window.show()
         window.start(args.source if args.source is not None else AUTO_SOURCE)
@@ -123,26 +165,15 @@ def _quiet_offscreen_notices() -> None:
     qInstallMessageHandler(handler)
 
 
-def _apply_arguments(args: argparse.Namespace, state: AppState, window: MainWindow) -> None:
-    """Command-line values win over remembered ones; a bad --class is reported and the app goes on."""
-    from engine.classes import resolve_class
-    from engine.errors import UnknownClassError
-
-    state.update(model_path=args.model)
+def _apply_arguments(args: argparse.Namespace, state: AppState) -> None:
+    """Command-line values win over remembered ones (all checked by parse_args)."""
+    state.update(model_path=None if args.model is None else str(args.model))
     if args.no_evidence:
         state.update(evidence=False)
     if args.backend is not None:
         state.update(backend=args.backend)
-    if args.target is None:
-        return
-    if args.target.strip().lower() == "auto":
-        state.update(target=None)
-        return
-    try:
-        state.update(target=resolve_class(args.target, window.classes))
-    except UnknownClassError as error:
-        state.update(target=None)
-        window.report_problem("Unknown class", f"--class: {error}. Explaining the top prediction instead.")
+    if args.target is not None:
+        state.update(target=None if args.target == AUTO else args.target)
 
 
 if __name__ == "__main__":
