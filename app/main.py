@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     benchmark = args.benchmark_frames > 0
     if benchmark:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a measurement needs no screen
+    elif _no_display():
+        print(
+            "saliency-app: error: no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set): "
+            "start it in a desktop session or over `ssh -X`; headless, --benchmark-frames N measures the speed",
+            file=sys.stderr,
+        )
+        return 1
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
@@ -138,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()
     return runner.exit_code if runner is not None else code
+
+
+def _no_display() -> bool:
+    """On Linux Qt needs an X11 or Wayland display unless a platform is named (QT_QPA_PLATFORM=offscreen, ...);
+    without one it aborts with several lines about plugins."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _close_on_signals(window: MainWindow) -> None:

@@ -72,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _parser() -> Parser:
     """Torch-free: every argument is checked here, and by the `check` of its command, before a model loads."""
+    installed = Path(sys.argv[0]).name == "saliency-engine"  # the console script, else `python -m engine`
     parser = Parser(
-        prog="python -m engine",
+        prog="saliency-engine" if installed else "python -m engine",
         description="Build, benchmark and run masking models (real-time saliency for black-box classifiers).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -231,7 +232,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"default model: {model} ({'present' if model.exists() else 'missing'})")
     print(f"bundled models: {', '.join(path.stem for path in bundled_models()) or 'none'}")
     print(f"cache: {cache_dir()}")
-    print(f"data: {data_root()} ({'present' if data_root().exists() else 'missing'})")
+    print(f"data: {data_root()} ({'present' if data_root().exists() else 'missing; set $SALIENCY_DATA'})")
     return 0
 
 

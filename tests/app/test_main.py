@@ -128,3 +128,14 @@ def test_a_bad_argument_stops_the_app_before_it_starts(tmp_path):
         "saliency-app: error: argument --class: no class named 'no-such-class'; try part of a name, e.g. 'tabby' or "
         "'espresso' (see saliency-app --help)"
     ]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 / Wayland displays are a Linux matter")
+def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_app.py")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and "no display" in result.stderr
