@@ -11,8 +11,8 @@ import time
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QApplication
 
+from app.scheduler import FrameResult
 from app.window import MainWindow
-from app.worker import FrameResult
 
 _STALL_SECONDS = 180.0  # no explained frame for this long: the model never loaded, give up
 

@@ -9,9 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.state import BACKENDS
 from engine.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
-from engine.contract import AUTO, ClassInfo
+from engine.contract import BACKEND_CHOICES, ClassInfo
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -44,7 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", type=model_file, help="masking model file (.safetensors, default: the bundled one)")
     parser.add_argument(
-        "--backend", choices=BACKENDS, default=None, help="inference backend (default: the last one used, else auto)"
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help="inference backend (default: the last one used, else auto)",
     )
     parser.add_argument(
         "--class",
@@ -119,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import settings
     from app.benchmark import Benchmark
+    from app.scheduler import AUTO_SOURCE
     from app.state import AppState
     from app.window import MainWindow
-    from app.worker import AUTO_SOURCE, PipelineWorker
+    from app.worker import PipelineWorker
 
     if benchmark:
         _quiet_offscreen_notices()
@@ -188,7 +191,7 @@ def _apply_arguments(args: argparse.Namespace, state: AppState) -> None:
     if args.backend is not None:
         state.update(backend=args.backend)
     if args.target is not None:
-        state.update(target=None if args.target == AUTO else args.target)
+        state.update(target=args.target)  # a class index or AUTO, resolved by parse_args
 
 
 if __name__ == "__main__":

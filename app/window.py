@@ -9,13 +9,14 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QProgressDialog, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from app import menus, settings
 from app.controller import Controller
-from app.export import ExportJob, export_video
-from app.snapshot import compose, write_png
-from app.sources import FrameSource
+from app.export import Exporter
+from app.mailbox import SourceSpec
+from app.scheduler import FrameResult, ModelInfo
+from app.snapshot import snapshot_image, write_png
 from app.state import AppState
 from app.stats import RateMeter
 from app.widgets.class_picker import ClassPicker, TopPredictions
@@ -24,8 +25,9 @@ from app.widgets.player_bar import PlayerBar
 from app.widgets.status_bar import StatusBar
 from app.widgets.view_controls import ViewControls
 from app.widgets.view_grid import ViewGrid
-from app.worker import FrameResult, ModelInfo, PipelineWorker
+from app.worker import PipelineWorker
 from engine.classes import imagenet_classes
+from engine.contract import AUTO, ClassInfo
 
 _SIDE_PANEL_WIDTH = 330
 
@@ -43,12 +45,14 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
-        self.export_job: ExportJob | None = None  # the running (or last) video export
-        self.export_dialog: QProgressDialog | None = None
+        self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
         self.shown = RateMeter()
-        self.classes = imagenet_classes()  # until the model says which black box it explains
+        self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
-        self.menu_actions = menus.build(self)
+        handlers = menus.MenuHandlers(
+            self.open_source, self.save_snapshot, self.exporter.export, self.player.toggle_play, self.player.step
+        )
+        self.menu_actions = menus.build(self, state, store, handlers)
         self._connect()
         self.setAcceptDrops(True)
         self.setWindowTitle("Live saliency explainer")
@@ -107,6 +111,9 @@ class MainWindow(QMainWindow):
         self.player.seek_requested.connect(self.seek)
         self.class_picker.not_found.connect(self.status.show_error)
         self.controller.message.connect(self.status.show_info)
+        self.controller.notice.connect(lambda text: self.status.show_info(text, 20000))
+        self.exporter.message.connect(lambda text: self.status.show_info(text, 20000))
+        self.exporter.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
         self.worker.model_loading.connect(self.status.show_model_loading)
@@ -120,7 +127,7 @@ class MainWindow(QMainWindow):
     def start(self, source: str | int) -> None:
         self.controller.start(source)
 
-    def open_source(self, spec: str | int | Path | FrameSource) -> None:
+    def open_source(self, spec: SourceSpec) -> None:
         self.status.show_info(f"Opening {getattr(spec, 'label', spec)}...")
         self.worker.open_source(spec)
 
@@ -138,15 +145,13 @@ class MainWindow(QMainWindow):
             frame = f"-frame{result.frame_index}" if result.frame_index is not None else ""
             path = settings.snapshot_folder(self.store) / f"snapshot-{stamp}{frame}.png"
         try:
-            written = write_png(path, compose(result.frame, result.explanation, self.state.layout, self.state.show_box))
+            picture = snapshot_image(result.frame, result.explanation, self.state.layout, self.state.show_box)
+            written = write_png(path, picture)
         except OSError as error:
             self.report_problem("Snapshot not saved", str(error))
             return None
         self.status.show_info(f"Snapshot saved: {written}")
         return written
-
-    def export_video(self) -> None:
-        export_video(self)
 
     def report_problem(self, title: str, text: str) -> None:
         """An error for the user: status bar and a dialog that does not block (the video goes on)."""
@@ -171,7 +176,7 @@ class MainWindow(QMainWindow):
         self.grid.show_result(result.frame, explanation, self.state.show_box)
         if explanation is not None:
             self.top5.show_predictions(explanation.top5, explanation.target)
-            mode = "auto" if self.state.target is None else "chosen"
+            mode = "auto" if self.state.target == AUTO else "chosen"
             self.evidence.show_evidence(
                 f"Explaining: {explanation.target_name} ({explanation.target}, {mode})", explanation.probabilities
             )
@@ -228,9 +233,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the pipeline thread (and an export) and wait for them: a model still loading cannot be
         interrupted, and a QThread destroyed while it runs takes the process down."""
-        if self.export_job is not None and self.export_job.isRunning():
-            self.export_job.cancel()
-            self.export_job.wait()
+        self.exporter.cancel_and_wait()
         self.worker.stop()
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)

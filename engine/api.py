@@ -189,11 +189,12 @@ class Explainer(Closing):
         opacity: float | None = None,
         evidence: bool | None = None,
     ) -> list[Explanation]:
-        """Same-sized frames in one batch (offline video); timings are per frame."""
+        """Same-sized frames in one batch (offline video); timings are per frame. Targets: class indices or AUTO
+        (engine.contract's one encoding of "auto"), or text parsed here ("auto", a class name or wnid)."""
         from engine.pipeline import as_rgb_frame, resolve_target
 
         rgb = [as_rgb_frame(frame) for frame in frames]
-        indices = [resolve_target(target, self.classes) for target in targets]
+        indices = [AUTO if target == AUTO else resolve_target(target, self.classes) for target in targets]
         return self.pipeline.run(
             rgb,
             indices,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 from PyQt6.QtWidgets import QGridLayout, QWidget
 
-from app.state import LAYOUTS, VIEW_TITLES, VIEWS
 from app.widgets.image_view import ImageView
-
-# Explanation attribute shown by each view
-_ARRAYS = {"overlay": "overlay", "mask": "mask_image", "preserved": "preserved", "destroyed": "destroyed"}
+from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
+from engine.views import LAYOUTS, VIEW_TITLES
 
 
 class ViewGrid(QWidget):
@@ -32,7 +29,7 @@ class ViewGrid(QWidget):
         for name, view in self.views.items():
             view.setVisible(layout in ("grid", name))
 
-    def show_result(self, frame: Any, explanation: Any | None, show_box: bool) -> None:
+    def show_result(self, frame: np.ndarray, explanation: Explanation | None, show_box: bool) -> None:
         """An Explanation's four pictures; without one (no model yet), the bare frame and a note."""
         if explanation is None:
             self.views["overlay"].set_image(frame)
@@ -41,7 +38,7 @@ class ViewGrid(QWidget):
             return
         box = explanation.box if show_box else None
         for name, view in self.views.items():
-            view.set_image(getattr(explanation, _ARRAYS[name]), box if name == "overlay" else None)
+            view.set_image(getattr(explanation, VIEW_ARRAYS[name]), box if name == "overlay" else None)
 
     def clear(self, text: str) -> None:
         for view in self.views.values():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.api import Explainer, Explanation
+from engine.contract import AUTO
 from engine.errors import UnknownClassError
 
 
@@ -60,9 +61,11 @@ def test_target_choices(explainer: Explainer, frame: np.ndarray) -> None:
     assert explainer.explain(frame, "tabby", evidence=False).target == 281
     other = explainer.explain(frame, 409, evidence=False)
     assert np.abs(other.mask - chosen.mask).max() > 1e-3  # the class selector changes the mask
-    for bad in (1000, -1, "not a class at all"):
+    for bad in (1000, -2, "not a class at all"):
         with pytest.raises(UnknownClassError):
             explainer.explain(frame, bad)
+    top = explainer.explain(frame, AUTO, evidence=False)  # the contract's one encoding of "auto" (-1)
+    assert top.target == top.top5[0][0] and explainer.explain(frame, "auto", evidence=False).target == top.target
 
 
 def test_fill_and_opacity_choices(explainer: Explainer, frame: np.ndarray) -> None:

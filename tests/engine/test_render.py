@@ -10,8 +10,9 @@ import pytest
 
 from engine.api import Explainer
 from engine.errors import VideoError
-from engine.render import compose_view, render
+from engine.render import render, render_frame
 from engine.video import VideoReader
+from tests.app.conftest import write_video
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,26 @@ def test_render_keeps_the_frames_of_a_truncated_video(explainer, data_root, tmp_
     assert result.frames == 3 and len(read_back(result.path)) == 3
 
 
+def test_a_truncated_video_is_rendered_to_its_end_and_says_so_once(explainer, tmp_path, capsys) -> None:
+    whole = write_video(tmp_path / "whole.avi", 40, fourcc="MJPG")
+    truncated = tmp_path / "half.avi"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header still says 40 frames
+    notes: list[str] = []
+    result = render(
+        explainer, truncated, tmp_path / "out.mp4", view="grid", batch=4, progress=False, on_note=notes.append
+    )
+    assert 0 < result.frames < 40 and result.complete
+    assert notes == [
+        f"half.avi ends early: {result.frames} of the 40 frames its header announces can be read "
+        "(a truncated or damaged file); the frames before the damage are used"
+    ]
+    render(explainer, truncated, tmp_path / "out.mp4", view="overlay", batch=4, progress=False)  # the CLI's way
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"note: {notes[0]}"]  # one line on stderr
+    render(explainer, whole, tmp_path / "whole-out.mp4", view="overlay", batch=4, progress=False)
+    assert capsys.readouterr().err == ""  # a whole file says nothing
+
+
 @pytest.mark.parametrize("content", [b"", b"this is not a video\n" * 10])
 def test_bad_inputs_are_clear_errors(explainer, tmp_path, content: bytes) -> None:
     source = tmp_path / "bad.mp4"
@@ -84,9 +105,9 @@ def test_compose_grid_has_all_four_views(explainer) -> None:
     frame = np.zeros((121, 161, 3), np.uint8)
     frame[30:90, 40:120] = (220, 60, 20)
     explanation = explainer.explain(frame, 409, evidence=False)
-    grid = compose_view(explanation, "grid")
+    grid = render_frame(explanation, "grid")
     assert grid.shape == (120, 160, 3)
     top_right = cv2.resize(explanation.mask_image, (80, 60), interpolation=cv2.INTER_AREA)
     assert np.abs(grid[:60, 80:].astype(int) - top_right.astype(int)).mean() < 8  # captions aside
     with pytest.raises(ValueError, match="view"):
-        compose_view(explanation, "sideways")
+        render_frame(explanation, "sideways")

@@ -1,0 +1,133 @@
+"""The one view composer: an Explanation's pictures as one image (numpy + OpenCV, tested on arrays).
+
+Used by the app's snapshots, `python -m engine render` and the app's export (through engine.render), so the three
+agree pixel for pixel on what a view, a title, the box and a caption look like.
+
+    layout "grid": overlay | mask / preserved | destroyed (2 x 2); any name of VIEWS: that view alone
+    scale:   the size of each view relative to the frame (0.5: a grid as large as the frame)
+    box:     the box around mask >= 0.5 on the overlay (drawn inside its exclusive edges x1, y1)
+    titles:  each view's name in its top-left corner
+    caption: one line along the bottom of the whole picture (the class explained; more to come: probabilities)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import cv2
+import numpy as np
+
+from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
+
+LAYOUTS: Final = ("grid", *VIEWS)
+"""What a picture of an explanation shows: the 2x2 grid of the four views, or one of them large."""
+
+VIEW_TITLES: Final = {
+    "overlay": "Frame + mask",
+    "mask": "Mask",
+    "preserved": "Preserved  \u03a6(X, M)",
+    "destroyed": "Destroyed  \u03a6(X, 1\u2212M)",
+}
+"""Each view's title, on screen (app) and in composed pictures (spelt in ASCII there: OpenCV's fonts have no Greek)."""
+
+BOX_COLOUR: Final = (80, 255, 120)  # RGB, the same green as the box on screen
+BOX_THICKNESS: Final = 2
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_MARGIN = 6  # pixels between text and the picture's edge
+_MIN_TEXT_TILE = (80, 40)  # (width, height) below which text would cover the picture rather than name it
+
+
+def compose(
+    explanation: Explanation,
+    layout: str = "grid",
+    *,
+    scale: float = 1.0,
+    box: bool = False,
+    titles: bool = True,
+    caption: str | None = None,
+) -> np.ndarray:
+    """The picture of `explanation` in `layout`, (H', W', 3) uint8 RGB (a new array)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, not {scale}")
+    height, width = explanation.frame.shape[:2]
+    size = tile_size((width, height), scale)
+    names = VIEWS if layout == "grid" else (layout,)
+    tiles = {name: _tile(explanation, name, size, box, titles) for name in names}
+    if layout == "grid":
+        picture = np.vstack(
+            [np.hstack([tiles["overlay"], tiles["mask"]]), np.hstack([tiles["preserved"], tiles["destroyed"]])]
+        )
+    else:
+        picture = tiles[layout]
+    if caption:
+        draw_text(picture, caption, bottom=True)
+    return picture
+
+
+def tile_size(frame_size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(width, height) of one view at `scale` of a (width, height) frame (at least one pixel)."""
+    width, height = frame_size
+    if scale == 1.0:
+        return width, height
+    return max(int(width * scale), 1), max(int(height * scale), 1)
+
+
+def composed_size(frame_size: tuple[int, int], layout: str, scale: float = 1.0) -> tuple[int, int]:
+    """(width, height) of what `compose` returns for frames of `frame_size` (a video writer needs it first)."""
+    width, height = tile_size(frame_size, scale)
+    return (2 * width, 2 * height) if layout == "grid" else (width, height)
+
+
+def _tile(explanation: Explanation, name: str, size: tuple[int, int], box: bool, titles: bool) -> np.ndarray:
+    picture: np.ndarray = getattr(explanation, VIEW_ARRAYS[name])
+    tile: np.ndarray
+    if (picture.shape[1], picture.shape[0]) == size:
+        tile = np.array(picture, dtype=np.uint8, copy=True)  # a copy: drawing never touches the explanation
+    else:
+        tile = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    if box and name == "overlay" and explanation.box is not None:
+        frame_height, frame_width = explanation.frame.shape[:2]
+        draw_box(tile, _scaled_box(explanation.box, size[0] / frame_width, size[1] / frame_height))
+    if titles:
+        draw_text(tile, VIEW_TITLES[name])
+    return tile
+
+
+def _scaled_box(box: tuple[int, int, int, int], sx: float, sy: float) -> tuple[int, int, int, int]:
+    """A box with exclusive edges, scaled outwards so that it still holds every pixel it held."""
+    x0, y0, x1, y1 = box
+    return int(np.floor(x0 * sx)), int(np.floor(y0 * sy)), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy))
+
+
+def draw_box(
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    colour: tuple[int, int, int] = BOX_COLOUR,
+    thickness: int = BOX_THICKNESS,
+) -> None:
+    """Outline (x0, y0, x1, y1) in place, x1 / y1 exclusive: the lines lie inside the box, on its edge pixels."""
+    height, width = image.shape[:2]
+    x0, y0 = max(box[0], 0), max(box[1], 0)
+    x1, y1 = min(box[2], width), min(box[3], height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    image[y0 : min(y0 + thickness, y1), x0:x1] = colour
+    image[max(y1 - thickness, y0) : y1, x0:x1] = colour
+    image[y0:y1, x0 : min(x0 + thickness, x1)] = colour
+    image[y0:y1, max(x1 - thickness, x0) : x1] = colour
+
+
+def draw_text(image: np.ndarray, text: str, *, bottom: bool = False) -> None:
+    """Light text with a dark outline in place, top-left (or bottom-left), sized to the picture's width; nothing
+    on pictures too small for legible text."""
+    height, width = image.shape[:2]
+    if width < _MIN_TEXT_TILE[0] or height < _MIN_TEXT_TILE[1]:
+        return
+    text = text.replace("\u03a6", "Phi").replace("\u2212", "-")  # OpenCV's Hershey fonts are ASCII only
+    font_scale = min(max(width / 800.0, 0.4), 1.2)
+    (_, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, 1)
+    y = height - _MARGIN - baseline if bottom else _MARGIN + text_height
+    for colour, thickness in (((0, 0, 0), 3), ((245, 245, 245), 1)):
+        cv2.putText(image, text, (_MARGIN, y), _FONT, font_scale, colour, thickness, cv2.LINE_AA)
