@@ -19,14 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.backends import create_backend, select_backend
 from engine.closing import Closing
+from engine.composite import check_fill
 from engine.contract import AUTO, FILLS, VIEWS, ClassInfo, Explanation
 from engine.errors import ModelFileError
-from engine.modelfile import load_model
+from engine.graphs import model_graphs
+from engine.modelfile import load_model, read_card
 from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.blackbox import list_blackboxes as _list_blackboxes
 from engine.models.masker import Masker
 from engine.paths import DEFAULT_MODEL, default_model_path
+from engine.pipeline import Pipeline, as_rgb_frame, resolve_target
 
 __all__ = [
     "AUTO",
@@ -87,8 +91,6 @@ def load_blackbox(name: str = "efficientnet_lite0") -> BlackBox:
 
 
 def _card_blackbox(path: Path) -> str:
-    from engine.modelfile import read_card
-
     return read_card(path)["blackbox"]["name"]
 
 
@@ -150,11 +152,6 @@ class Explainer(Closing):
         batch_sizes: tuple[int, ...],
         backend_options: dict[str, Any] | None,
     ) -> None:
-        from engine.backends import create_backend, select_backend
-        from engine.composite import check_fill
-        from engine.graphs import model_graphs
-        from engine.pipeline import Pipeline
-
         self.fill = check_fill(fill)
         self.opacity = float(opacity)
         self.evidence = bool(evidence)
@@ -191,7 +188,6 @@ class Explainer(Closing):
     ) -> list[Explanation]:
         """Same-sized frames in one batch (offline video); timings are per frame. Targets: class indices or AUTO
         (engine.contract's one encoding of "auto"), or text parsed here ("auto", a class name or wnid)."""
-        from engine.pipeline import as_rgb_frame, resolve_target
 
         rgb = [as_rgb_frame(frame) for frame in frames]
         indices = [AUTO if target == AUTO else resolve_target(target, self.classes) for target in targets]

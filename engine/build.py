@@ -6,22 +6,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from engine.backends import BACKEND_NAMES, availability, create_backend, select_backend
-from engine.backends.base import ModelGraphs
 from engine.errors import ModelFileError, SaliencyError
-from engine.export import GRAPH_IO, PRECISIONS, cached_onnx, compare
+from engine.export.cache import cached_onnx
+from engine.export.check import compare
+from engine.export.make import GRAPH_IO, PRECISIONS
+from engine.graphs import ModelGraphs
+from engine.paths import DEMO_CLIP, cache_dir, data_root
+from engine.video import VideoReader
 
 
 def real_images(input_size: int, count: int = 4) -> torch.Tensor | None:
     """A few frames of the shared demo video at the model's input size, or None when the data is not here."""
-    import cv2
-
-    from engine.paths import DEMO_CLIP, data_root
-    from engine.video import VideoReader
-
     for video in (DEMO_CLIP, data_root() / "videos" / "box.mp4"):
         if not video.exists():
             continue
@@ -57,8 +57,6 @@ def build(
     graphs: ModelGraphs, backends: list[str], root: Path | None, say: Callable[[str], None] = print
 ) -> dict[str, list[str]]:
     """Exports + checks, then each backend's engine. Returns backend -> files it uses."""
-    from engine.paths import cache_dir
-
     say(f"model {graphs.name}, key {graphs.key[:16]}; cache {root or cache_dir()}")
     say("ONNX exports (checked with ONNX Runtime against PyTorch FP32):")
     exported = check_exports(graphs, root, say)

@@ -35,10 +35,15 @@ def check_path(path: str | Path) -> Path:
         raise ModelFileError(f"model file {path} does not exist")
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            head = handle.read(9)
     except OSError as error:
         raise ModelFileError(f"model file {path} cannot be read: {error.strerror}") from error
-    if path.suffix in _PICKLE_SUFFIXES or head.startswith(_PICKLE_MAGICS):
+    # A safetensors file is an 8-byte little-endian header length, then the JSON header: byte 8 is "{". Its first
+    # byte is the length's low byte, which can be any value, pickle magics included (1 file in 256 starts with
+    # 0x80), so the magic bytes count only when the file is not laid out as safetensors.
+    safetensors_layout = head[8:9] == b"{"
+    pickled = head.startswith(_PICKLE_MAGICS) and not safetensors_layout
+    if path.suffix in _PICKLE_SUFFIXES or pickled:
         raise ModelFileError(
             f"{path} looks like a pickle (torch.save) file; pickles can run arbitrary code when loaded and are "
             f"refused. Model files are .safetensors with a card, written by `python -m trainer train`."

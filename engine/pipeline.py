@@ -15,11 +15,12 @@ import time
 import numpy as np
 import torch
 
-from engine.backends.base import Backend, ModelGraphs
+from engine.backends.base import Backend
 from engine.classes import resolve_class
 from engine.composite import NumpyCompositor, TorchCompositor, Views, check_fill, mask_box
 from engine.contract import AUTO, ClassInfo, Explanation
 from engine.errors import UnknownClassError
+from engine.graphs import ModelGraphs
 
 __all__ = ["AUTO", "Explanation", "Pipeline", "as_rgb_frame", "resolve_target"]
 

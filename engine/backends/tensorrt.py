@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, ModelGraphs, check_graph
+from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, check_graph
 from engine.errors import BackendUnavailableError
+from engine.export.cache import cached_onnx, file_sha256
+from engine.graphs import ModelGraphs
+from engine.paths import cache_dir, write_atomic
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -106,8 +109,6 @@ def load_or_build(
             return engine, False
         log.warning("rebuilding the TensorRT plan %s (the cached one does not deserialise)", path.name)
         path.unlink(missing_ok=True)
-    from engine.paths import write_atomic
-
     plan = build()
     try:
         engine = deserialize(plan)
@@ -164,8 +165,6 @@ def build_plan(
     with lock:  # merge what this build learnt into the shared cache (another build may have written meanwhile)
         if timing_cache.exists():
             cache.combine(config.create_timing_cache(timing_cache.read_bytes()), ignore_mismatch=True)
-        from engine.paths import write_atomic
-
         write_atomic(timing_cache, bytes(memoryview(cache.serialize())))
     return bytes(memoryview(serialized))
 
@@ -233,9 +232,6 @@ class TensorRTBackend(Backend):
         if not available.ok:
             raise BackendUnavailableError(f"tensorrt: {available.reason}")
         import tensorrt as trt
-
-        from engine.export import cached_onnx, file_sha256
-        from engine.paths import cache_dir
 
         root = cache_root or cache_dir()
         self.device = torch.device("cuda", torch.cuda.current_device())

@@ -86,6 +86,7 @@ def test_rate_meter_counts_events_per_second_in_its_window():
     meter = RateMeter(window=1.0)
     for tick in range(11):
         meter.tick(100.0 + tick * 0.1)  # 10 per second
+    # float64 arithmetic on exact times: a few ulps, far within pytest.approx's rel 1e-6 (here and below)
     assert meter.rate(now=101.0) == pytest.approx(10.0)
     assert meter.rate(now=101.5) == pytest.approx(10.0)  # one event left in the window: the last interval
     assert meter.rate(now=120.0) == 0.0  # nothing for a long time

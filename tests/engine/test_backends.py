@@ -18,7 +18,9 @@ from engine.backends.tensorrt import (
     timing_cache_path,
 )
 from engine.errors import BackendUnavailableError
-from engine.export import conditioned_pixels, mask_iou, onnx_cache_path, reference_outputs
+from engine.export.cache import onnx_cache_path
+from engine.export.check import reference_outputs
+from engine.tolerances import FP16_MAX_MEAN_ABS, FP16_MIN_IOU, FP32_LOGITS_RTOL, channel_rel_diff, mask_iou
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs an NVIDIA GPU (run scripts/gpu_check.sh there)")
@@ -40,8 +42,9 @@ def photos(data_root) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def reference(graphs, photos):
     feed = {"image": photos, "target": torch.tensor([-1, 281, 409, -1])}
-    (mask_low, logits), denominator = reference_outputs(graphs.saliency, feed)
-    return feed, mask_low, logits, denominator
+    expected = reference_outputs(graphs.saliency, feed)
+    mask_low, logits = expected.outputs
+    return feed, mask_low, logits, expected.mask_bound()  # bound: the FP32 agreement bound per pixel
 
 
 def test_auto_explains_its_choice() -> None:
@@ -78,16 +81,17 @@ def test_tensorrt_import_is_optional() -> None:
 
 @pytest.mark.parametrize("name", ["torch-cpu", "onnxruntime"])
 def test_fp32_backends_agree_with_pytorch(graphs, reference, name: str) -> None:
-    feed, mask_low, logits, denominator = reference
+    """Backends cannot show their head channels: each mask pixel is held to the bound that the channel tolerance
+    (verified on the exports by engine.export.check.compare) implies there, from PyTorch's own |C0| + |C1|
+    (engine.tolerances: M = |C0| / (|C0| + |C1| + eps) magnifies float noise where both channels vanish)."""
+    feed, mask_low, logits, bound = reference
     with create_backend(name, graphs) as backend:
         outputs = backend.infer("saliency", feed)
         evidence = backend.infer("classifier", {"image": feed["image"][:2]})
     difference = np.abs(outputs["mask_low"].numpy() - mask_low)
-    # M = |C0| / (|C0| + |C1|) magnifies float noise where both channels vanish (see engine.export.ExportCheck)
-    assert difference[conditioned_pixels(denominator)].max() < 1e-4
-    assert difference.mean() < 1e-5 and conditioned_pixels(denominator).mean() > 0.99
-    np.testing.assert_allclose(outputs["logits"].numpy(), logits, atol=1e-3)
-    np.testing.assert_allclose(evidence["logits"].numpy(), logits[:2], atol=1e-3)
+    assert (difference <= bound).all(), float((difference / bound).max())
+    assert channel_rel_diff(logits, outputs["logits"].numpy()) <= FP32_LOGITS_RTOL
+    assert channel_rel_diff(logits[:2], evidence["logits"].numpy()) <= FP32_LOGITS_RTOL
 
 
 def test_onnxruntime_fp16_keeps_the_mask(graphs, reference) -> None:
@@ -95,20 +99,21 @@ def test_onnxruntime_fp16_keeps_the_mask(graphs, reference) -> None:
     with create_backend("onnxruntime", graphs, precision="fp16", threads=1) as backend:
         assert backend.threads == 1 and "FP16" in backend.describe()
         outputs = backend.infer("saliency", feed)
-    assert mask_iou(outputs["mask_low"].numpy(), mask_low) > 0.98
-    assert np.abs(outputs["mask_low"].numpy() - mask_low).mean() < 0.01
+    # FP16 is judged by what a user sees (engine.tolerances): measured on AMD, IoU 0.993, mean |dM| 3e-3
+    assert mask_iou(outputs["mask_low"].numpy(), mask_low) > FP16_MIN_IOU
+    assert np.abs(outputs["mask_low"].numpy() - mask_low).mean() < FP16_MAX_MEAN_ABS
     assert (outputs["logits"].numpy().argmax(1) == logits.argmax(1)).all()
 
 
 def test_onnxruntime_repairs_a_corrupt_cached_onnx(graphs, reference, tmp_path) -> None:
-    feed, mask_low, _, _ = reference
+    feed, mask_low, _, bound = reference
     for graph in ("saliency", "classifier"):
         path = onnx_cache_path(graphs, graph, "fp32", root=tmp_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"\x08\x07garbage, not a protobuf")
     with create_backend("onnxruntime", graphs, cache_root=tmp_path) as backend:
         outputs = backend.infer("saliency", {k: v[:1] for k, v in feed.items()})
-    assert mask_iou(outputs["mask_low"].numpy(), mask_low[:1]) == 1.0
+    assert (np.abs(outputs["mask_low"].numpy() - mask_low[:1]) <= bound[:1]).all()  # the FP32 export, repaired
 
 
 def test_tensorrt_plan_key_covers_everything_a_plan_depends_on(tmp_path) -> None:
@@ -185,6 +190,7 @@ def test_cuda_backend_fp16_agrees_and_captures_graphs(graphs, reference) -> None
         outputs = backend.infer("saliency", {k: v.cuda() for k, v in feed.items()})
         single = backend.infer("saliency", {k: v[:1].cuda() for k, v in feed.items()})
     cuda_mask = outputs["mask_low"].cpu().numpy()
-    assert mask_iou(cuda_mask, mask_low) > 0.98 and np.abs(cuda_mask - mask_low).mean() < 0.01
+    # FP16: the product-level gate of engine.tolerances (IoU at 0.5, mean |dM|); not measured on this CPU machine
+    assert mask_iou(cuda_mask, mask_low) > FP16_MIN_IOU and np.abs(cuda_mask - mask_low).mean() < FP16_MAX_MEAN_ABS
     assert (outputs["logits"].cpu().numpy().argmax(1) == logits.argmax(1)).all()
-    assert mask_iou(single["mask_low"].cpu().numpy(), mask_low[:1]) > 0.98
+    assert mask_iou(single["mask_low"].cpu().numpy(), mask_low[:1]) > FP16_MIN_IOU

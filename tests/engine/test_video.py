@@ -51,6 +51,8 @@ def test_writer_round_trip_and_size_check(tmp_path) -> None:
             writer.write(np.zeros((10, 10, 3), np.uint8))
     with VideoReader(path) as reader:
         frames = list(reader)
+    # mp4v through YUV 4:2:0 (limited range) and back: a flat 128 reads as 124.3 here (codec integer arithmetic, not
+    # the CPU's float kernels); 6 levels leave 1.6x
     assert len(frames) == 3 and abs(int(frames[1].mean()) - 128) < 6
 
 
