@@ -276,3 +276,12 @@ def test_tensorrt_waits_for_torch_and_torch_waits_for_tensorrt(graphs, reference
                 late.copy_(image)
                 mask = backend.infer("saliency", {"image": late, "target": target})["mask_low"]
                 assert (mask.cpu() - expected).abs().max() < 1e-3
+
+
+@pytest.mark.skipif(HAS_TENSORRT, reason="TensorRT can run here")
+def test_engine_build_of_a_backend_that_cannot_run_fails_before_exporting(untrained_model_file, tmp_path, capsys):
+    from engine.__main__ import main
+
+    assert main(["build", str(untrained_model_file), "--backend", "tensorrt", "--out", str(tmp_path)]) == 1
+    assert "error: the tensorrt backend cannot run here: TensorRT is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "onnx").exists()  # said at once, not after minutes of exports
