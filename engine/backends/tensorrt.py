@@ -387,10 +387,10 @@ class TensorRTBackend(Backend):
         cache_root: Path | None = None,
     ) -> None:
         super().__init__(graphs, batch_sizes)
-        check_batch_sizes(self.batch_sizes)
         available = self.availability()
         if not available.ok:
             raise BackendUnavailableError(f"tensorrt: {available.reason}")
+        check_batch_sizes(self.batch_sizes)
         root = cache_root or cache_dir()
         self.device = torch.device("cuda", torch.cuda.current_device())
         self.environment = current_environment(self.device)
