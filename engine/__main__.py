@@ -220,14 +220,10 @@ def _load(args: argparse.Namespace) -> tuple[Masker, BlackBox, str]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from engine.backends import BACKEND_NAMES, availability, select_backend
+    from engine.backends import backend_report
     from engine.paths import bundled_models, cache_dir, data_root, default_model_path
 
-    print("backends (auto picks the first available):")
-    for name in BACKEND_NAMES:
-        status = availability(name)
-        print(f"  {name:<12} {'yes' if status.ok else 'no '}  {status.reason}")
-    print(f"auto: {select_backend('auto')[0]}")
+    print("\n".join(backend_report()))
     model = default_model_path()
     print(f"default model: {model} ({'present' if model.exists() else 'missing'})")
     print(f"bundled models: {', '.join(path.stem for path in bundled_models()) or 'none'}")

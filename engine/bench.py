@@ -27,6 +27,7 @@ import torch
 
 from engine.api import Explainer
 from engine.backends import availability
+from engine.backends.base import DEFAULT_BATCH_SIZES
 from engine.models.blackbox import BlackBox
 from engine.models.masker import Masker
 from engine.video import VideoReader
@@ -165,7 +166,7 @@ def run_bench(
             variant.backend,
             name=model_name,
             evidence=evidence,
-            batch_sizes=(1, 8),
+            batch_sizes=DEFAULT_BATCH_SIZES,  # the sizes measured; TensorRT's plans do not depend on them
             backend_options=options,
         ) as explainer:
             batch1 = model_rates(explainer, 1, repeats, seconds)
