@@ -8,6 +8,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QApplication
@@ -17,7 +18,45 @@ from app.stats import process_age
 from app.window import MainWindow
 from engine.contract import Evidence
 
-_STALL_SECONDS = 180.0  # no explained frame for this long: the model never loaded, give up
+STALL_SECONDS = 180.0  # a loaded model and no explained frame for this long: something is stuck, give up
+# Loading is not a stall: a first run on a GPU exports the model and builds two TensorRT plans (minutes). It still
+# has a limit, so that a load that never ends does not hold a headless run forever.
+LOAD_SECONDS = 1800.0
+
+
+class Watchdog:
+    """When to give up on a benchmark (plain Python, so the rule is tested without waiting): more than
+    `stall_seconds` without an explained frame once a model is ready, or more than `load_seconds` loading one."""
+
+    def __init__(
+        self,
+        stall_seconds: float = STALL_SECONDS,
+        load_seconds: float = LOAD_SECONDS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.stall_seconds = stall_seconds
+        self.load_seconds = load_seconds
+        self.clock = clock
+        self.loading = False
+        self._since = clock()  # the last progress: the start, a model ready or loading, an explained frame
+
+    def model_loading(self) -> None:
+        self.loading = True
+        self._since = self.clock()
+
+    def model_ready(self) -> None:
+        self.loading = False
+        self._since = self.clock()
+
+    def frame_explained(self) -> None:
+        self._since = self.clock()
+
+    def verdict(self) -> str | None:
+        """None while all is well, else why the benchmark should stop."""
+        waited = self.clock() - self._since
+        if self.loading:
+            return f"the model did not load in {self.load_seconds:.0f} s" if waited > self.load_seconds else None
+        return f"no explained frame for {self.stall_seconds:.0f} s" if waited > self.stall_seconds else None
 
 
 class Benchmark(QObject):
@@ -36,22 +75,24 @@ class Benchmark(QObject):
         self._evidence_count = 0
         self._shape = ""
         self._views = ""
-        self._last_progress = time.perf_counter()
+        self.watchdog = Watchdog()
         window.result_shown.connect(self._on_result)
         window.worker.evidence_ready.connect(self._on_evidence)
-        self._watchdog = QTimer(self)
-        self._watchdog.timeout.connect(self._check_stall)
-        self._watchdog.start(1000)
+        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
+        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._check_stall)
+        self._timer.start(1000)
 
     def _on_result(self, result: FrameResult) -> None:
         if self._first_picture_s is None:
             self._first_picture_s = process_age()
         if result.explanation is None:
             return
-        self._last_progress = time.perf_counter()
+        self.watchdog.frame_explained()
         if self._started_at is None:
             self._first_explained_s = process_age()
-            self._started_at = self._last_progress
+            self._started_at = time.perf_counter()
             self._explained_before = self.window.worker.scheduler.explained_count
             self._shape = f"{result.frame.shape[1]}x{result.frame.shape[0]}"
             width, height = result.explanation.view_size
@@ -93,8 +134,8 @@ class Benchmark(QObject):
         print(f"  engine time per frame, median ms: {medians}")
         engine_ms = statistics.median(t.get("total", 0.0) for t in self._timings)
         print(
-            f"  per shown frame {1000 * elapsed / self._count:.1f} ms; the engine's part {engine_ms:.1f} ms (decoding and "
-            f"preparing the next frame, the evidence check and painting run beside it)"
+            f"  per shown frame {1000 * elapsed / self._count:.1f} ms; the engine's part {engine_ms:.1f} ms "
+            f"(decoding and preparing the next frame, the evidence check and painting run beside it)"
         )
         print(
             f"  launch to first picture {_seconds(self._first_picture_s)}, to first explained frame "
@@ -114,11 +155,12 @@ class Benchmark(QObject):
         self._stop()
 
     def _check_stall(self) -> None:
-        if time.perf_counter() - self._last_progress > _STALL_SECONDS:
-            self.fail(f"no explained frame for {_STALL_SECONDS:.0f} s")
+        verdict = self.watchdog.verdict()
+        if verdict is not None:
+            self.fail(verdict)
 
     def _stop(self) -> None:
-        self._watchdog.stop()
+        self._timer.stop()
         self.window.result_shown.disconnect(self._on_result)
         self.window.close()
         application = QApplication.instance()

@@ -1,12 +1,36 @@
-"""`python -m engine build|bench|render|info` (also installed as `saliency-engine`)."""
+"""`python -m engine build|bench|render|info` (also installed as `saliency-engine`).
+
+Every argument is checked before any work (engine/arguments.py): a bad one is one line on stderr and exit status 2,
+before a model loads or an output file is opened. Errors met while working are one line and exit status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.arguments import (
+    VIDEO_SUFFIXES,
+    ArgumentTypeError,
+    Parser,
+    at_least,
+    check_not_input,
+    fraction,
+    model_classes,
+    model_file,
+    output_file,
+    output_folder,
+    positive,
+    target_class,
+    video_file,
+    video_output,
+    view_size,
+)
+from engine.classes import imagenet_classes
+from engine.contract import BACKEND_CHOICES, BACKEND_NAMES, FILLS, RENDER_VIEWS
 from engine.errors import SaliencyError
 
 if TYPE_CHECKING:
@@ -22,8 +46,11 @@ EPILOG = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    # FFmpeg's decoder chatter ("non-intra slice in an IDR NAL unit") would break the one-line answers; real
+    # failures reach the user as VideoError messages. Set before OpenCV first loads (it loads lazily).
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    args = parse_args(argv)
     try:
         return int(args.run(args))
     except SaliencyError as error:
@@ -34,41 +61,60 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
-    from engine.backends import CHOICES
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The checked arguments; a bad one exits with one line on stderr and status 2, before any work."""
+    args = _parser().parse_args(argv)
+    try:
+        args.check(args)  # what needs two arguments, or the default model
+    except ArgumentTypeError as error:
+        args.usage.error(str(error))
+    return args
 
-    parser = argparse.ArgumentParser(
-        prog="python -m engine",
+
+def _parser() -> Parser:
+    """Torch-free: every argument is checked here, and by the `check` of its command, before a model loads."""
+    installed = Path(sys.argv[0]).name == "saliency-engine"  # the console script, else `python -m engine`
+    parser = Parser(
+        prog="saliency-engine" if installed else "python -m engine",
         description="Build, benchmark and run masking models (real-time saliency for black-box classifiers).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    info = commands.add_parser("info", help="backends available here (and why not), cache folder, default model")
-    info.set_defaults(run=_info)
+    info = commands.add_parser("info", help="backends available here (and why not), cache folder, bundled models")
+    info.set_defaults(run=_info, check=lambda args: None, usage=info)
 
     build = commands.add_parser("build", help="export to ONNX (FP32, FP16), check the exports, build engines")
-    build.add_argument("model", type=Path, help="a model file (.safetensors with its card)")
-    build.add_argument("--backend", default="auto", help=f"auto, all, or one of {', '.join(CHOICES[1:])}")
-    build.add_argument("--out", type=Path, default=None, help="folder for the files (default: the user cache)")
-    build.set_defaults(run=_build)
+    build.add_argument("model", type=model_file, help="a model file (.safetensors with its card)")
+    build.add_argument("--backend", choices=("auto", "all", *BACKEND_NAMES), default="auto")
+    build.add_argument("--out", type=output_folder, default=None, help="folder for the files (default: the user cache)")
+    build.set_defaults(run=_build, check=lambda args: None, usage=build)
 
     bench = commands.add_parser("bench", help="masks/s and end-to-end frames/s per backend, table + JSON")
     _model_options(bench)
-    from engine.bench import VARIANT_LABELS
-
-    bench.add_argument("--backends", default=",".join(VARIANT_LABELS), help="comma-separated (default: all)")
-    bench.add_argument("--video", type=Path, default=None, help="default: $SALIENCY_DATA/videos/box.mp4")
-    bench.add_argument("--frames", type=int, default=120, help="frames per end-to-end run (default 120)")
-    bench.add_argument("--repeats", type=int, default=3, help="runs per figure; median and spread (default 3)")
-    bench.add_argument("--seconds", type=float, default=1.0, help="minimum time per model-only run (default 1)")
+    bench.add_argument(
+        "--backends",
+        type=_bench_rows,
+        default=None,
+        help="comma-separated rows to measure, e.g. torch-cpu,onnxruntime (default: every row)",
+    )
+    bench.add_argument("--video", type=video_file, default=None, help="default: the bundled demo clip")
+    bench.add_argument("--frames", type=at_least(1), default=120, help="frames per end-to-end run (default 120)")
+    bench.add_argument("--repeats", type=at_least(1), default=3, help="runs per figure; median and spread (default 3)")
+    bench.add_argument("--seconds", type=positive, default=1.0, help="minimum time per model-only run (default 1)")
     bench.add_argument("--evidence", action="store_true", help="also run the live evidence check end to end")
     bench.add_argument(
-        "--prefetch", type=int, default=0, help="decode N frames ahead in a background thread (default 0: inline)"
+        "--prefetch",
+        type=at_least(0),
+        default=0,
+        help="decode N frames ahead in a background thread (default 0: inline)",
     )
     bench.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for onnxruntime and torch-cpu (default 0: all cores)"
+        "--threads",
+        type=at_least(0),
+        default=0,
+        help="CPU threads for onnxruntime and torch-cpu (default 0: all cores)",
     )
     bench.add_argument(
         "--spinning",
@@ -77,43 +123,47 @@ def _parser() -> argparse.ArgumentParser:
         "2 cores), much slower when other programs share the cores (the default is off)",
     )
     bench.add_argument(
-        "--evidence-threads", type=int, default=0, help="threads of the evidence check's graph (default 0: all cores)"
+        "--evidence-threads",
+        type=at_least(0),
+        default=0,
+        help="threads of the evidence check's graph (default 0: all cores)",
     )
     bench.add_argument(
         "--live-videos",
-        type=Path,
+        type=video_file,
         nargs="*",
         default=None,
         help="videos for the live rows (default: the demo clip at 640x480 and at 1280x720; none: no live rows)",
     )
     bench.add_argument(
         "--view-size",
-        default="576x432",
+        type=view_size,
+        default=(576, 432),
         help="WIDTHxHEIGHT the live views are made at, at most (default 576x432: one view of the app's 2x2 grid)",
     )
-    bench.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
-    bench.set_defaults(run=_bench)
+    bench.add_argument("--out", type=output_file, default=None, help="write the results as JSON to this file")
+    bench.set_defaults(run=_bench, check=_check_bench, usage=bench)
 
     render = commands.add_parser("render", help="write an explained video")
-    render.add_argument("input", type=Path, help="a video file")
-    render.add_argument("-o", "--output", type=Path, required=True, help="the .mp4 to write")
+    render.add_argument("input", type=video_file, help="a video file")
+    render.add_argument(
+        "-o", "--output", type=video_output, required=True, help=f"the video to write ({', '.join(VIDEO_SUFFIXES)})"
+    )
     _model_options(render)
     render.add_argument("--class", dest="target", default="auto", help="class name, index or 'auto' (top-1)")
-    from engine.render import RENDER_VIEWS
-
     render.add_argument("--view", choices=RENDER_VIEWS, default="grid")
-    render.add_argument("--backend", choices=CHOICES, default="auto")
-    render.add_argument("--fill", choices=("blur", "grey", "black"), default="blur")
-    render.add_argument("--opacity", type=float, default=0.5)
-    render.add_argument("--batch", type=int, default=8, help="frames per batch (default 8)")
-    render.add_argument("--max-frames", type=int, default=None)
-    render.set_defaults(run=_render)
+    render.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    render.add_argument("--fill", choices=FILLS, default="blur")
+    render.add_argument("--opacity", type=fraction, default=0.5, help="of the heat overlay, 0..1 (default 0.5)")
+    render.add_argument("--batch", type=at_least(1), default=8, help="frames per batch (default 8)")
+    render.add_argument("--max-frames", type=at_least(1), default=None, help="stop after N frames")
+    render.set_defaults(run=_render, check=_check_render, usage=render)
     return parser
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
+    group.add_argument("--model", type=model_file, default=None, help="model file (default: the bundled model)")
     group.add_argument(
         "--untrained",
         action="store_true",
@@ -121,10 +171,59 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _bench_rows(text: str) -> tuple[str, ...]:
+    from engine.bench import VARIANT_LABELS  # imports torch: only when rows are named
+
+    labels = tuple(label.strip() for label in text.split(",") if label.strip())
+    unknown = [label for label in labels if label not in VARIANT_LABELS]
+    if unknown or not labels:
+        raise ArgumentTypeError(f"unknown rows {unknown or [text]}; choose from {', '.join(VARIANT_LABELS)}")
+    return labels
+
+
+def _check_bench(args: argparse.Namespace) -> None:
+    from engine.paths import DEMO_CLIP
+
+    args.model = _model_path(args)
+    if args.video is None:
+        if not DEMO_CLIP.exists():
+            raise ArgumentTypeError(f"the bundled demo clip {DEMO_CLIP} is missing; pass --video FILE")
+        args.video = DEMO_CLIP
+    if args.out is not None:
+        check_not_input(args.out, args.video)
+
+
+def _check_render(args: argparse.Namespace) -> None:
+    check_not_input(args.output, args.input)
+    args.model = _model_path(args)
+    # The untrained masker's black box is the default architecture's, Lite0: an ImageNet-1k classifier.
+    classes = imagenet_classes() if args.untrained else model_classes(args.model)
+    args.target = target_class(args.target, classes)
+
+
+def _model_path(args: argparse.Namespace) -> Path | None:
+    """--model as checked by argparse; else $SALIENCY_MODEL or the bundled model, checked the same way; None for
+    --untrained."""
+    from engine.paths import DEFAULT_MODEL, default_model_path
+
+    if args.untrained or args.model is not None:
+        return args.model
+    path = default_model_path()
+    if path == DEFAULT_MODEL and not path.exists():
+        raise ArgumentTypeError(
+            f"the bundled model {path} is missing: pass --model FILE, or --untrained to use an untrained masker "
+            f"of the default architecture (fine for speed, meaningless masks)"
+        )
+    try:
+        return model_file(str(path))
+    except ArgumentTypeError as error:
+        origin = "$SALIENCY_MODEL" if "SALIENCY_MODEL" in os.environ else "the bundled model"
+        raise ArgumentTypeError(f"{origin}: {error}") from None
+
+
 def _load(args: argparse.Namespace) -> tuple[Masker, BlackBox, str]:
-    """(masker, black box, name) from --model / --untrained / the bundled default."""
+    """(masker, black box, name) from the checked --model / --untrained / default model."""
     from engine.api import load_masker
-    from engine.paths import default_model_path
 
     if args.untrained:
         import torch
@@ -136,36 +235,27 @@ def _load(args: argparse.Namespace) -> tuple[Masker, BlackBox, str]:
         blackbox = create_blackbox(MaskerConfig().encoder)
         torch.manual_seed(0)
         return Masker(MaskerConfig(), create_encoder(MaskerConfig().encoder, blackbox)), blackbox, "untrained"
-    path = args.model or default_model_path()
-    if args.model is None and not path.exists():
-        raise SaliencyError(
-            f"the bundled model {path} is missing: pass --model FILE, or --untrained to use an untrained masker "
-            f"of the default architecture (fine for speed, meaningless masks)"
-        )
-    model = load_masker(path)
-    return model.masker, model.blackbox, Path(path).stem
+    model = load_masker(args.model)
+    return model.masker, model.blackbox, Path(args.model).stem
 
 
 def _info(args: argparse.Namespace) -> int:
-    from engine.backends import BACKEND_NAMES, availability
+    from engine.backends import availability, backend_report
     from engine.explainer import plan_runtime
-    from engine.paths import cache_dir, data_root, default_model_path
+    from engine.paths import bundled_models, cache_dir, data_root, default_model_path
 
-    print("backends (auto picks the first available):")
-    for name in BACKEND_NAMES:
-        status = availability(name)
-        print(f"  {name:<12} {'yes' if status.ok else 'no '}  {status.reason}")
+    lines = backend_report()
+    openvino = availability("openvino")
+    lines.insert(-1, f"  {'openvino':<12} {'yes' if openvino.ok else 'no '}  {openvino.reason} (CPU runtime only)")
     plan = plan_runtime("auto")
-    if plan.host:
-        print(f"auto: {plan.name} (the CPU runtime: {plan.reason})")
-    else:
-        from engine.backends import select_backend
-
-        print(f"auto: {select_backend('auto')[0]}")
+    if plan.host:  # no NVIDIA GPU: the CPU runtime, which needs no torch once a model is prepared
+        lines[-1] = f"auto: {plan.name}, the CPU runtime ({plan.reason})"
+    print("\n".join(lines))
     model = default_model_path()
     print(f"default model: {model} ({'present' if model.exists() else 'missing'})")
+    print(f"bundled models: {', '.join(path.stem for path in bundled_models()) or 'none'}")
     print(f"cache: {cache_dir()}")
-    print(f"data: {data_root()} ({'present' if data_root().exists() else 'missing'})")
+    print(f"data: {data_root()} ({'present' if data_root().exists() else 'missing; set $SALIENCY_DATA'})")
     return 0
 
 
@@ -182,20 +272,14 @@ def _build(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from engine.bench import VARIANT_LABELS, run_bench, table, write_json
-    from engine.paths import data_root
 
-    labels = tuple(label.strip() for label in args.backends.split(",") if label.strip())
-    unknown = set(labels) - set(VARIANT_LABELS)
-    if unknown:
-        raise SaliencyError(f"unknown backends {sorted(unknown)}; choose from {', '.join(VARIANT_LABELS)}")
-    video = args.video or data_root() / "videos" / "box.mp4"
     masker, blackbox, name = _load(args)
     report = run_bench(
         masker,
         blackbox,
         name,
-        labels,
-        video,
+        args.backends or VARIANT_LABELS,
+        args.video,
         args.frames,
         args.repeats,
         args.seconds,
@@ -205,7 +289,7 @@ def _bench(args: argparse.Namespace) -> int:
         log=lambda line: print(line, file=sys.stderr),
         spinning=args.spinning,
         live_videos=_live_videos(args.live_videos),
-        view_size=_size(args.view_size),
+        view_size=args.view_size,
         evidence_threads=args.evidence_threads,
     )
     print(table(report))
@@ -221,13 +305,6 @@ def _live_videos(given: list[Path] | None) -> tuple[Path, ...]:
     if given is not None:
         return tuple(given)
     return tuple(clip for clip in (DEMO_CLIP, DEMO_CLIP.with_name("box-720p.mp4")) if clip.exists())
-
-
-def _size(text: str) -> tuple[int, int]:
-    width, _, height = text.lower().partition("x")
-    if not (width.isdigit() and height.isdigit()) or int(width) < 1 or int(height) < 1:
-        raise SaliencyError(f"--view-size must be WIDTHxHEIGHT in pixels, e.g. 576x432, not {text!r}")
-    return int(width), int(height)
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ import torch
 
 from engine.api import Explainer
 from engine.backends import availability
+from engine.backends.base import DEFAULT_BATCH_SIZES
 from engine.contract import AUTO
 from engine.live import EvidenceStream, run_ahead
 from engine.models.blackbox import BlackBox
@@ -223,7 +224,7 @@ def run_bench(
             variant.backend,
             name=model_name,
             evidence=evidence,
-            batch_sizes=(1, 8),
+            batch_sizes=DEFAULT_BATCH_SIZES,  # the sizes measured; TensorRT's plans do not depend on them
             backend_options=options,
         ) as explainer:
             batch1 = model_rates(explainer, 1, repeats, seconds)

@@ -197,18 +197,13 @@ class Explainer(Closing):
         batch_sizes: tuple[int, ...],
         options: dict[str, Any],
     ) -> None:
-        from engine.backends import create_backend, select_backend
+        from engine.backends import build_backend
         from engine.graphs import model_graphs
         from engine.pipeline import DevicePipeline, TorchRunner
 
-        backend_name, reason = select_backend(plan.name)
-        if backend_name in RUNNER_NAMES:  # `auto` on a GPU machine fell back to a CPU runtime
-            from engine.preparing import prepare_masker
-
-            self._start_host(prepare_masker(masker, blackbox, name), RuntimePlan(True, backend_name, reason), options)
-            return
         graphs = model_graphs(masker.cpu(), blackbox.cpu(), name=name)
-        self.backend = create_backend(backend_name, graphs, batch_sizes=batch_sizes, **options)
+        # `auto` tries the backends in order and falls through one whose set-up fails, saying why
+        self.backend, backend_name, reason = build_backend(plan.name, graphs, batch_sizes=batch_sizes, **options)
         self.backend_name, self.backend_reason = backend_name, reason
         self.model_description = graphs.name
         self.classes = blackbox.classes

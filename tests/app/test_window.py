@@ -363,15 +363,15 @@ def test_missing_default_model_says_how_to_get_one(qtbot, make_window, video_fil
     qtbot.waitUntil(lambda: window.current_result is not None, timeout=WAIT_MS)
 
 
-def test_unknown_class_on_the_command_line(qtbot, make_window, video_file, tmp_path):
+def test_a_class_on_the_command_line_is_applied(qtbot, make_window, video_file, tmp_path):
+    """An unknown --class never reaches the window: parse_args refuses it (tests/app/test_main.py)."""
     from app.main import _apply_arguments, parse_args
 
     window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
-    _apply_arguments(parse_args(["--class", "flibbertigibbet"]), window.state, window)
-    assert window.state.target == AUTO
-    assert any("no class named 'flibbertigibbet'" in text for text in window.problems)
-    _apply_arguments(parse_args(["--class", "tabby"]), window.state, window)
+    _apply_arguments(parse_args(["--class", "tabby"]), window.state)
     assert window.state.target == 281
+    _apply_arguments(parse_args(["--class", "auto"]), window.state)
+    assert window.state.target == AUTO
 
 
 def test_a_file_dropped_on_the_window_opens(qtbot, make_window, video_file, tmp_path):

@@ -61,10 +61,10 @@ def test_cli_info_and_errors(capsys, tmp_path) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime" in out and "auto:" in out
-    assert main(["bench", "--model", str(tmp_path / "missing.safetensors")]) == 1
-    assert "does not exist" in capsys.readouterr().err
-    assert main(["bench", "--untrained", "--backends", "warp-drive"]) == 1
-    assert "unknown backends" in capsys.readouterr().err
+    # bad arguments are usage errors (status 2), before any work: tests/engine/test_cli_arguments.py
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--model", str(tmp_path / "missing.safetensors")])
+    assert exit_info.value.code == 2 and "does not exist" in capsys.readouterr().err
 
 
 def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
@@ -92,8 +92,10 @@ def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
     assert code == 0 and "wrote 3 frames" in capsys.readouterr().out
     bad = tmp_path / "not-a-video.mp4"
     bad.write_text("nope")
-    assert main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)]) == 1
-    assert "not a video" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)])
+    assert exit_info.value.code == 2 and "not a video" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def _with_blackbox(model_file, blackbox: dict, path):

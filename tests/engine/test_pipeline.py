@@ -146,7 +146,11 @@ def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, graphs
     with create_backend("torch-cpu", graphs, batch_sizes=(2,)) as backend:
         device_path = DevicePipeline(backend, graphs.input_size, explainer.classes)
         on_device = device_path.run(
-            [device_path.prepare(frame), device_path.prepare(flipped)], [-1, 409], fill="blur", opacity=0.5, evidence=True
+            [device_path.prepare(frame), device_path.prepare(flipped)],
+            [-1, 409],
+            fill="blur",
+            opacity=0.5,
+            evidence=True,
         )
         later = device_path.evidence(on_device[1])
     on_host = explainer.explain_batch([frame, flipped], [-1, 409], fill="blur", opacity=0.5, evidence=True)
