@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             window.problem_reported.connect(runner.fail)
         _apply_arguments(args, state)
         _close_on_signals(window)
+        if (
+            benchmark
+        ):  # the offscreen screen is small: measure the window at the size it opens at on a 1920x1080 desktop
+            window.resize(1500, 950)
         window.show()
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()

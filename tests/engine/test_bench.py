@@ -22,6 +22,8 @@ def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_p
         seconds=0.01,
         evidence=True,
         log=lambda line: None,
+        live_videos=(data_root / "videos" / "realshort.mp4",),
+        view_size=(160, 120),
     )
     rows = {row["label"]: row for row in report["results"]}
     assert set(rows) | set(report["skipped"]) == {"onnxruntime", "torch-cuda"}
@@ -33,10 +35,14 @@ def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_p
     assert result["e2e_frames"] == 4 and 0 <= result["temporal_stability"] < 1
     assert set(result["stage_ms"]) == {"preprocess", "model", "composite", "evidence", "total"}
     assert "ratio_vs_reference" not in result  # torch-cpu (its reference) was not measured
+    (live,) = result["live"]  # the live pipeline: read ahead, views at the view size, evidence as its own stream
+    assert live["size"] == "320x240" and live["frames"] == 4 and Spread(**live["fps"]).median > 0
+    assert set(live["stage_ms"]) == {"preprocess", "model", "composite", "total"}  # no evidence in the mask's path
+    assert Spread(**live["evidence_per_s"]).median >= 0
     if "torch-cuda" in report["skipped"]:
         assert "GPU" in report["skipped"]["torch-cuda"]
     text = table(report)
-    assert "onnxruntime" in text and "box.mp4 (640x480)" in text
+    assert "onnxruntime" in text and "box.mp4 (640x480)" in text and "realshort.mp4 320x240" in text
     json.dumps(report)  # the report is plain JSON
 
 
