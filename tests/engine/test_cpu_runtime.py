@@ -15,7 +15,7 @@ import pytest
 from engine.api import Explainer
 from engine.contract import AUTO
 from engine.gpu_probe import nvidia_gpu_count
-from engine.prepared import environment_key, find, index_path, file_sha256
+from engine.prepared import environment_key, file_sha256, find, index_path
 from engine.preparing import prepare_model_file
 from engine.runners import Threads, create_runner, runner_availability
 
