@@ -5,6 +5,7 @@ time from launch to the first picture and to the first explained frame, then qui
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import sys
 import time
@@ -170,3 +171,100 @@ class Benchmark(QObject):
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
+
+
+class SeekBenchmark(QObject):
+    """--benchmark-seeks N: how fast the app answers a user who scrubs and changes settings, paused on a video.
+
+    N actions, one after the other, each 150 to 400 ms after the previous answer (a person, not a script): a jump to
+    a random frame through the slider (as a click or a drag does), or another fill from the View controls. Each one
+    is timed from the request (in the GUI thread) to the moment the answer is on screen: the frame asked for, or the
+    frame explained with the new fill. Prints the median, the 95th percentile and the worst, per kind of action.
+    Run it with another program busy on every core to see the app under load."""
+
+    def __init__(self, window: MainWindow, actions: int, seed: int = 0) -> None:
+        super().__init__(window)
+        self.window = window
+        self.actions = actions
+        self.exit_code = 1
+        self._random = random.Random(seed)
+        self._latencies: dict[str, list[float]] = {"seek": [], "setting": []}
+        self._pending: tuple[str, float, Callable[[FrameResult], bool]] | None = None
+        self._started = False
+        self.watchdog = Watchdog()
+        window.result_shown.connect(self._on_result)
+        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
+        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._check_stall)
+        self._timer.start(1000)
+
+    def _on_result(self, result: FrameResult) -> None:
+        if result.explanation is None:
+            return
+        self.watchdog.frame_explained()
+        if not self._started:
+            self._started = True
+            self.window.state.update(playing=False)
+            QTimer.singleShot(1000, self._act)  # let the pause settle
+            return
+        if self._pending is not None and self._pending[2](result):
+            kind, asked_at, _ = self._pending
+            self._latencies[kind].append((time.perf_counter() - asked_at) * 1000)
+            self._pending = None
+            if sum(map(len, self._latencies.values())) >= self.actions:
+                self._finish()
+            else:
+                QTimer.singleShot(self._random.randint(150, 400), self._act)
+
+    def _act(self) -> None:
+        state = self.window.state
+        if self._random.random() < 0.7 and state.frame_count:
+            index = self._random.randrange(state.frame_count)
+            if index == state.frame_index:
+                index = (index + 1) % state.frame_count
+            self._pending = ("seek", time.perf_counter(), lambda result: result.frame_index == index)
+            self.window.player.slider.setValue(index)  # the slider's own signal: the path a click or drag takes
+        else:
+            fills = [fill for fill in ("blur", "grey", "black") if fill != state.fill]
+            fill = self._random.choice(fills)
+            self._pending = (
+                "setting",
+                time.perf_counter(),
+                lambda result: result.explanation is not None and result.explanation.fill == fill,
+            )
+            self.window.view_controls.fill_combo.setCurrentIndex(self.window.view_controls.fill_combo.findData(fill))
+
+    def _finish(self) -> None:
+        print(f"benchmark: {self.actions} actions on {self.window.state.source_label}, paused, one at a time")
+        for kind, values in self._latencies.items():
+            if values:
+                ordered = sorted(values)
+                p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+                median = statistics.median(values)
+                print(
+                    f"  {kind:<8} {len(values):>3} times: request to picture median {median:.0f} ms, "
+                    f"95th percentile {p95:.0f} ms, worst {ordered[-1]:.0f} ms"
+                )
+        print(f"  CPU cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+        sys.stdout.flush()
+        self.exit_code = 0
+        self._stop()
+
+    def fail(self, text: str) -> None:
+        print(f"benchmark failed: {text}", file=sys.stderr)
+        self.exit_code = 1
+        self._stop()
+
+    def _check_stall(self) -> None:
+        verdict = self.watchdog.verdict()
+        if verdict is not None:
+            self.fail(verdict)
+
+    def _stop(self) -> None:
+        self._timer.stop()
+        self.window.result_shown.disconnect(self._on_result)
+        self.window.close()
+        application = QApplication.instance()
+        if application is not None:
+            application.quit()

@@ -65,6 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="headless: explain N frames as fast as possible with all four views, print the "
         "frames/s shown, exit (uses default settings, changes none)",
     )
+    parser.add_argument(
+        "--benchmark-seeks",
+        type=at_least(0),
+        metavar="N",
+        default=0,
+        help="headless: paused on the video, jump to N random frames and change the fill now and then, one at a "
+        "time as a person would, print how long each took to reach the screen, exit",
+    )
     args = parser.parse_args(argv)
     if args.target is not None:
         try:
@@ -106,7 +114,7 @@ def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    benchmark = args.benchmark_frames > 0
+    benchmark = args.benchmark_frames > 0 or args.benchmark_seeks > 0
     if benchmark:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a measurement needs no screen
     elif _no_display():
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from PyQt6.QtWidgets import QApplication
 
     from app import settings
-    from app.benchmark import Benchmark
+    from app.benchmark import Benchmark, SeekBenchmark
     from app.scheduler import AUTO_SOURCE
     from app.state import AppState
     from app.window import MainWindow
@@ -137,9 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             store = settings.user_settings()
         state = AppState()
         settings.load_state(store, state)
-        # a benchmark runs the pipeline flat out: no real-time pacing of the file
-        window = MainWindow(state, store, PipelineWorker(realtime=not benchmark))
-        runner = Benchmark(window, args.benchmark_frames) if benchmark else None
+        # a speed benchmark runs the pipeline flat out: no real-time pacing of the file
+        window = MainWindow(state, store, PipelineWorker(realtime=args.benchmark_frames == 0))
+        runner: Benchmark | SeekBenchmark | None = None
+        if args.benchmark_frames:
+            runner = Benchmark(window, args.benchmark_frames)
+        elif args.benchmark_seeks:
+            runner = SeekBenchmark(window, args.benchmark_seeks)
         if runner is not None:
             window.problem_reported.connect(runner.fail)
         _apply_arguments(args, state)
