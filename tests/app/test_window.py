@@ -252,7 +252,8 @@ def test_cancelled_export_leaves_a_playable_part(qtbot, player, video_file, tmp_
         assert job.outcome is not None and not job.outcome.complete
         assert 0 < job.outcome.frames < 400
         assert len(decode_all(job.outcome.output)) == job.outcome.frames
-        assert any("Export cancelled" in text for text in player.status.recent)
+        # (the job's `done` signal reaches the window a moment after the thread ends)
+        qtbot.waitUntil(lambda: any("Export cancelled" in text for text in player.status.recent), timeout=WAIT_MS)
     finally:
         player.open_source(str(video_file))
         qtbot.waitUntil(lambda: player.state.source_label == "clip.mp4", timeout=WAIT_MS)
