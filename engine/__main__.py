@@ -1,8 +1,9 @@
-"""`python -m engine build|bench|render|info` (also installed as `saliency-engine`)."""
+"""`python -m engine build|bench|render|steadiness|info` (also installed as `saliency-engine`)."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,12 +13,14 @@ from engine.errors import SaliencyError
 if TYPE_CHECKING:
     from engine.models.blackbox import BlackBox
     from engine.models.masker import Masker
+    from engine.temporal import Steadiness
 
 EPILOG = """examples:
   python -m engine info
   python -m engine build assets/models/lite0-default/lite0-default.safetensors --backend all
   python -m engine bench --untrained --frames 120 --out out/bench.json
   python -m engine render clip.mp4 -o explained.mp4 --class auto --view grid
+  python -m engine steadiness clip.mp4 --frames 300
 """
 
 
@@ -92,8 +95,80 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--opacity", type=float, default=0.5)
     render.add_argument("--batch", type=int, default=8, help="frames per batch (default 8)")
     render.add_argument("--max-frames", type=int, default=None)
-    render.set_defaults(run=_render)
+    render.add_argument("--box", action="store_true", help="draw the box around mask >= 0.5 on the overlay")
+    render.add_argument(
+        "--no-caption",
+        dest="caption",
+        action="store_false",
+        help="leave off the caption (the class and its probability on the frame, the preserved and the destroyed view)",
+    )
+    render.add_argument(
+        "--no-csv", dest="table", action="store_false", help="do not write the per-frame table (OUTPUT.csv) beside it"
+    )
+    _steadiness_options(render)
+    render.set_defaults(run=_render, parser=render)
+
+    steadiness = commands.add_parser(
+        "steadiness",
+        help="how steady auto's class and the mask are over time, with and without hysteresis and smoothing",
+    )
+    steadiness.add_argument("clips", type=Path, nargs="+", help="video files")
+    _model_options(steadiness)
+    steadiness.add_argument("--backend", choices=CHOICES, default="onnxruntime")
+    steadiness.add_argument("--frames", type=int, default=300, help="frames per clip (default 300)")
+    steadiness.add_argument("--batch", type=int, default=8, help="frames per batch (default 8)")
+    steadiness.add_argument(
+        "--alphas", default="1,0.7,0.5,0.3", help="mask averages to measure, 1 = none (default 1,0.7,0.5,0.3)"
+    )
+    steadiness.add_argument(
+        "--margins",
+        default="0,0.05,0.1,0.2",
+        help="hysteresis margins for the class-switch grid (default 0,0.05,0.1,0.2)",
+    )
+    steadiness.add_argument("--holds", default="1,2,3,5,8", help="hysteresis holds for the grid (default 1,2,3,5,8)")
+    from engine.temporal import STEADY_HOLD, STEADY_MARGIN
+
+    steadiness.add_argument(
+        "--margin",
+        type=float,
+        default=STEADY_MARGIN,
+        help=f"the hysteresis measured with masks (default {STEADY_MARGIN})",
+    )
+    steadiness.add_argument(
+        "--hold", type=int, default=STEADY_HOLD, help=f"frames, with --margin (default {STEADY_HOLD})"
+    )
+    steadiness.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
+    steadiness.set_defaults(run=_steadiness, parser=steadiness)
     return parser
+
+
+def _steadiness_options(parser: argparse.ArgumentParser) -> None:
+    from engine.temporal import SMOOTH_ALPHA, STEADY_HOLD, STEADY_MARGIN
+
+    parser.add_argument(
+        "--steady-class",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --class auto: change the class explained only when another leads it clearly for a few frames "
+        "(default: on)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=STEADY_MARGIN,
+        help=f"by how much (probability) another class must lead (default {STEADY_MARGIN})",
+    )
+    parser.add_argument(
+        "--hold", type=int, default=STEADY_HOLD, help=f"on how many frames in a row (default {STEADY_HOLD})"
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=SMOOTH_ALPHA,
+        metavar="ALPHA",
+        help="average the mask over time: M'(t) = ALPHA M(t) + (1 - ALPHA) M'(t-1); 1 = off, smaller = steadier and "
+        f"later by (1 - ALPHA) / ALPHA frames (default {SMOOTH_ALPHA:g})",
+    )
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -189,10 +264,24 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _steadiness_settings(args: argparse.Namespace) -> Steadiness:
+    """--steady-class, --margin, --hold, --smooth as engine.temporal's settings; bad values: usage error (exit 2)."""
+    from engine.temporal import Steadiness
+
+    parser: argparse.ArgumentParser = args.parser
+    try:
+        return Steadiness(args.steady_class, args.margin, args.hold, args.smooth)
+    except ValueError as error:
+        parser.error(str(error))
+
+
 def _render(args: argparse.Namespace) -> int:
     from engine.api import Explainer
     from engine.render import render
 
+    steadiness = _steadiness_settings(args)
+    if args.box and args.view not in ("grid", "overlay"):
+        args.parser.error("--box draws on the overlay: use it with --view grid or overlay")
     masker, blackbox, name = _load(args)
     with Explainer.from_masker(
         masker,
@@ -205,11 +294,63 @@ def _render(args: argparse.Namespace) -> int:
     ) as explainer:
         print(f"backend: {explainer.backend_name} ({explainer.backend_reason})", file=sys.stderr)
         try:
-            result = render(explainer, args.input, args.output, args.target, args.view, args.batch, args.max_frames)
+            result = render(
+                explainer,
+                args.input,
+                args.output,
+                args.target,
+                args.view,
+                args.batch,
+                args.max_frames,
+                box=args.box,
+                caption=args.caption,
+                table=args.table,
+                steadiness=steadiness,
+            )
         except KeyboardInterrupt:
-            print(f"interrupted: {args.output} holds the frames written so far", file=sys.stderr)
+            done = f"{args.output} and its table hold" if args.table else f"{args.output} holds"
+            print(f"interrupted: {done} the frames written so far", file=sys.stderr)
             return 130
-    print(f"wrote {result.frames} frames to {result.path}")
+    print(
+        f"wrote {result.frames} frames to {result.path}"
+        + (f" and their numbers to {result.table}" if result.table else "")
+    )
+    return 0
+
+
+def _steadiness(args: argparse.Namespace) -> int:
+    from engine.steadiness import measure_clips, parse_numbers, tables, write_json
+    from engine.temporal import Steadiness
+
+    parser: argparse.ArgumentParser = args.parser
+    try:
+        alphas = parse_numbers(args.alphas, float)
+        margins = parse_numbers(args.margins, float)
+        holds = parse_numbers(args.holds, int)
+        for margin, hold, alpha in itertools.product([*margins, args.margin], [*holds, args.hold], alphas):
+            Steadiness(True, margin, hold, alpha)  # the settings' own checks (ValueError)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.frames < 2 or args.batch < 1:
+        parser.error("--frames must be at least 2 and --batch at least 1")
+    masker, blackbox, name = _load(args)
+    report = measure_clips(
+        masker,
+        blackbox,
+        name,
+        args.clips,
+        backend=args.backend,
+        frames=args.frames,
+        batch=args.batch,
+        alphas=alphas,
+        margins=margins,
+        holds=holds,
+        steady=(args.margin, args.hold),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(tables(report))
+    if args.out:
+        print(f"results: {write_json(report, args.out)}")
     return 0
 
 
