@@ -1,4 +1,4 @@
-"""`python -m engine build|bench|render|info` (also installed as `saliency-engine`).
+"""`python -m engine build|bench|render|steadiness|info` (also installed as `saliency-engine`).
 
 Every argument is checked before any work (engine/arguments.py): a bad one is one line on stderr and exit status 2,
 before a model loads or an output file is opened. Errors met while working are one line and exit status 1.
@@ -7,10 +7,11 @@ before a model loads or an output file is opened. Errors met while working are o
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.arguments import (
     VIDEO_SUFFIXES,
@@ -34,14 +35,17 @@ from engine.contract import BACKEND_CHOICES, BACKEND_NAMES, FILLS, RENDER_VIEWS
 from engine.errors import SaliencyError
 
 if TYPE_CHECKING:
+    from engine.api import Explainer
     from engine.models.blackbox import BlackBox
     from engine.models.masker import Masker
+    from engine.temporal import Steadiness
 
 EPILOG = """examples:
   python -m engine info
   python -m engine build assets/models/lite0-default/lite0-default.safetensors --backend all
   python -m engine bench --untrained --frames 120 --out out/bench.json
   python -m engine render clip.mp4 -o explained.mp4 --class auto --view grid
+  python -m engine steadiness clip.mp4 --frames 300
 """
 
 
@@ -157,8 +161,80 @@ def _parser() -> Parser:
     render.add_argument("--opacity", type=fraction, default=0.5, help="of the heat overlay, 0..1 (default 0.5)")
     render.add_argument("--batch", type=at_least(1), default=8, help="frames per batch (default 8)")
     render.add_argument("--max-frames", type=at_least(1), default=None, help="stop after N frames")
+    render.add_argument("--box", action="store_true", help="draw the box around mask >= 0.5 on the overlay")
+    render.add_argument(
+        "--no-caption",
+        dest="caption",
+        action="store_false",
+        help="leave off the caption (the class and its probability on the frame, the preserved and the destroyed view)",
+    )
+    render.add_argument(
+        "--no-csv", dest="table", action="store_false", help="do not write the per-frame table (OUTPUT.csv) beside it"
+    )
+    _steadiness_options(render)
     render.set_defaults(run=_render, check=_check_render, usage=render)
+
+    steadiness = commands.add_parser(
+        "steadiness",
+        help="how steady auto's class and the mask are over time, with and without hysteresis and smoothing",
+    )
+    steadiness.add_argument("clips", type=video_file, nargs="+", help="video files")
+    _model_options(steadiness)
+    steadiness.add_argument("--backend", choices=BACKEND_CHOICES, default="onnxruntime")
+    steadiness.add_argument("--frames", type=at_least(2), default=300, help="frames per clip (default 300)")
+    steadiness.add_argument("--batch", type=at_least(1), default=8, help="frames per batch (default 8)")
+    steadiness.add_argument(
+        "--alphas", default="1,0.7,0.5,0.3", help="mask averages to measure, 1 = none (default 1,0.7,0.5,0.3)"
+    )
+    steadiness.add_argument(
+        "--margins",
+        default="0,0.05,0.1,0.2",
+        help="hysteresis margins for the class-switch grid (default 0,0.05,0.1,0.2)",
+    )
+    steadiness.add_argument("--holds", default="1,2,3,5,8", help="hysteresis holds for the grid (default 1,2,3,5,8)")
+    from engine.temporal import STEADY_HOLD, STEADY_MARGIN
+
+    steadiness.add_argument(
+        "--margin",
+        type=fraction,
+        default=STEADY_MARGIN,
+        help=f"the hysteresis measured with masks (default {STEADY_MARGIN})",
+    )
+    steadiness.add_argument(
+        "--hold", type=at_least(1), default=STEADY_HOLD, help=f"frames, with --margin (default {STEADY_HOLD})"
+    )
+    steadiness.add_argument("--out", type=output_file, default=None, help="write the results as JSON to this file")
+    steadiness.set_defaults(run=_steadiness, check=_check_steadiness, usage=steadiness)
     return parser
+
+
+def _steadiness_options(parser: argparse.ArgumentParser) -> None:
+    from engine.temporal import SMOOTH_ALPHA, STEADY_HOLD, STEADY_MARGIN
+
+    parser.add_argument(
+        "--steady-class",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --class auto: change the class explained only when another leads it clearly for a few frames "
+        "(default: on)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=STEADY_MARGIN,
+        help=f"by how much (probability) another class must lead (default {STEADY_MARGIN})",
+    )
+    parser.add_argument(
+        "--hold", type=int, default=STEADY_HOLD, help=f"on how many frames in a row (default {STEADY_HOLD})"
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=SMOOTH_ALPHA,
+        metavar="ALPHA",
+        help="average the mask over time: M'(t) = ALPHA M(t) + (1 - ALPHA) M'(t-1); 1 = off, smaller = steadier and "
+        f"later by (1 - ALPHA) / ALPHA frames (default {SMOOTH_ALPHA:g})",
+    )
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -195,10 +271,33 @@ def _check_bench(args: argparse.Namespace) -> None:
 
 def _check_render(args: argparse.Namespace) -> None:
     check_not_input(args.output, args.input)
+    if args.box and args.view not in ("grid", "overlay"):
+        raise ArgumentTypeError("--box draws on the overlay: use it with --view grid or overlay")
+    try:
+        _steadiness_settings(args)
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from None
     args.model = _model_path(args)
     # The untrained masker's black box is the default architecture's, Lite0: an ImageNet-1k classifier.
     classes = imagenet_classes() if args.untrained else model_classes(args.model)
     args.target = target_class(args.target, classes)
+
+
+def _check_steadiness(args: argparse.Namespace) -> None:
+    from engine.steadiness import parse_numbers
+    from engine.temporal import Steadiness
+
+    args.model = _model_path(args)
+    try:
+        args.alphas = parse_numbers(args.alphas, float)
+        args.margins = parse_numbers(args.margins, float)
+        args.holds = parse_numbers(args.holds, int)
+        for margin, hold, alpha in itertools.product(
+            [*args.margins, args.margin], [*args.holds, args.hold], args.alphas
+        ):
+            Steadiness(True, margin, hold, alpha)  # the settings' own checks (ValueError)
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from None
 
 
 def _model_path(args: argparse.Namespace) -> Path | None:
@@ -307,27 +406,76 @@ def _live_videos(given: list[Path] | None) -> tuple[Path, ...]:
     return tuple(clip for clip in (DEMO_CLIP, DEMO_CLIP.with_name("box-720p.mp4")) if clip.exists())
 
 
-def _render(args: argparse.Namespace) -> int:
+def _steadiness_settings(args: argparse.Namespace) -> Steadiness:
+    """--steady-class, --margin, --hold, --smooth as engine.temporal's settings (checked in _check_render)."""
+    from engine.temporal import Steadiness
+
+    return Steadiness(args.steady_class, args.margin, args.hold, args.smooth)
+
+
+def _explainer(args: argparse.Namespace, **settings: Any) -> Explainer:
+    """The Explainer for --model / the default model (the CPU runtime finds a prepared model without torch), or for
+    an untrained masker (--untrained)."""
     from engine.api import Explainer
+
+    if args.untrained:
+        masker, blackbox, name = _load(args)
+        return Explainer.from_masker(masker, blackbox, args.backend, name=name, **settings)
+    return Explainer(args.model, args.backend, **settings)
+
+
+def _render(args: argparse.Namespace) -> int:
     from engine.render import render
 
-    masker, blackbox, name = _load(args)
-    with Explainer.from_masker(
-        masker,
-        blackbox,
-        args.backend,
-        name=name,
-        fill=args.fill,
-        opacity=args.opacity,
-        batch_sizes=(1, args.batch),
-    ) as explainer:
+    steadiness = _steadiness_settings(args)
+    with _explainer(args, fill=args.fill, opacity=args.opacity, batch_sizes=(1, args.batch)) as explainer:
         print(f"backend: {explainer.backend_name} ({explainer.backend_reason})", file=sys.stderr)
         try:
-            result = render(explainer, args.input, args.output, args.target, args.view, args.batch, args.max_frames)
+            result = render(
+                explainer,
+                args.input,
+                args.output,
+                args.target,
+                args.view,
+                args.batch,
+                args.max_frames,
+                box=args.box,
+                caption=args.caption,
+                table=args.table,
+                steadiness=steadiness,
+            )
         except KeyboardInterrupt:
-            print(f"interrupted: {args.output} holds the frames written so far", file=sys.stderr)
+            done = f"{args.output} and its table hold" if args.table else f"{args.output} holds"
+            print(f"interrupted: {done} the frames written so far", file=sys.stderr)
             return 130
-    print(f"wrote {result.frames} frames to {result.path}")
+    print(
+        f"wrote {result.frames} frames to {result.path}"
+        + (f" and their numbers to {result.table}" if result.table else "")
+    )
+    return 0
+
+
+def _steadiness(args: argparse.Namespace) -> int:
+    from engine.steadiness import measure_clips, tables, write_json
+
+    masker, blackbox, name = _load(args)
+    report = measure_clips(
+        masker,
+        blackbox,
+        name,
+        args.clips,
+        backend=args.backend,
+        frames=args.frames,
+        batch=args.batch,
+        alphas=args.alphas,
+        margins=args.margins,
+        holds=args.holds,
+        steady=(args.margin, args.hold),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(tables(report))
+    if args.out:
+        print(f"results: {write_json(report, args.out)}")
     return 0
 
 

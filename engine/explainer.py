@@ -32,7 +32,7 @@ from engine.contract import AUTO, BACKEND_CHOICES, ClassInfo, Explanation
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.gpu_probe import nvidia_gpu_count
 from engine.paths import DEFAULT_MODEL, default_model_path
-from engine.pipeline_host import HostPipeline, PreparedFrame, as_rgb_frame, resolve_target
+from engine.pipeline_host import HostPipeline, MaskFilter, PreparedFrame, as_rgb_frame, resolve_target
 from engine.prepared import PreparedModel, find, forget
 from engine.runners import RUNNER_NAMES, Runner, RunnerLoadError, Threads, create_runner, runner_availability
 
@@ -54,7 +54,14 @@ class Pipeline(Protocol):
     def prepare(self, frame: np.ndarray, view_size: tuple[int, int] | None = None) -> PreparedFrame: ...
 
     def run(
-        self, frames: list[PreparedFrame], targets: list[int], *, fill: str, opacity: float, evidence: bool
+        self,
+        frames: list[PreparedFrame],
+        targets: list[int],
+        *,
+        fill: str,
+        opacity: float,
+        evidence: bool,
+        mask_filter: MaskFilter | None = None,
     ) -> list[Explanation]: ...
 
     def evidence(self, explanation: Explanation) -> dict[str, float]: ...
@@ -266,8 +273,10 @@ class Explainer(Closing):
         fill: str | None = None,
         opacity: float | None = None,
         evidence: bool | None = None,
+        mask_filter: MaskFilter | None = None,
     ) -> list[Explanation]:
-        """Same-sized frames in one batch (offline video), at full size; timings are per frame."""
+        """Same-sized frames in one batch (offline video), at full size; timings are per frame. `mask_filter`: a
+        step between the model's masks and everything made from them (engine.sequence: the average over time)."""
         prepared = [self.prepare(frame) for frame in frames]
         return self.pipeline.run(
             prepared,
@@ -275,6 +284,7 @@ class Explainer(Closing):
             fill=self.fill if fill is None else fill,
             opacity=self.opacity if opacity is None else float(opacity),
             evidence=self.evidence_on if evidence is None else bool(evidence),
+            mask_filter=mask_filter,
         )
 
     def evidence(self, explanation: Explanation) -> dict[str, float]:

@@ -17,7 +17,7 @@ from engine.backends.base import Backend
 from engine.composite import TorchCompositor
 from engine.composite_host import check_fill, check_opacity, fit_size, mask_box
 from engine.contract import AUTO, ClassInfo, Explanation
-from engine.pipeline_host import PreparedFrame, StageTimer
+from engine.pipeline_host import MaskFilter, PreparedFrame, StageTimer
 from engine.runners import Runner
 
 
@@ -99,6 +99,7 @@ class DevicePipeline:
         fill: str = "blur",
         opacity: float = 0.5,
         evidence: bool = True,
+        mask_filter: MaskFilter | None = None,
     ) -> list[Explanation]:
         check_fill(fill)
         check_opacity(opacity)
@@ -114,13 +115,17 @@ class DevicePipeline:
         timer.mark("preprocess")
         target_tensor = torch.tensor(targets, dtype=torch.long).to(self.device, non_blocking=True)
         outputs = self._infer("saliency", {"image": images, "target": target_tensor})
+        probs = torch.softmax(outputs["logits"].float(), dim=1).cpu().numpy()  # (B, K)
+        chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
+        if mask_filter is not None:  # small masks: through the host and back
+            masks = mask_filter(outputs["mask_low"][:, 0].float().cpu().numpy(), chosen)
+            mask_low = torch.from_numpy(np.ascontiguousarray(masks[:, None], dtype=np.float32))
+            outputs = {**outputs, "mask_low": mask_low.to(self.device)}
         timer.mark("model")
         fill_low = ops.fill_low(images, fill)
         views = ops.views(shown, outputs["mask_low"], fill_low, opacity)
         model_images = ops.to_host_images(images)
         timer.mark("composite")
-        probs = torch.softmax(outputs["logits"].float(), dim=1).cpu().numpy()  # (B, K)
-        chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
         checked: list[dict[str, float] | None] = [None] * len(frames)
         if evidence:
             inputs = ops.evidence_input(images, outputs["mask_low"], fill_low)  # (2B, ...): preserved, then destroyed

@@ -13,6 +13,7 @@ explanation alone (it holds the model's input and mask).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,11 @@ class PreparedFrame:
     shown_size: tuple[int, int] = (0, 0)  # (width, height) of the views
 
 
+MaskFilter = Callable[[np.ndarray, list[int]], np.ndarray]
+"""(B, h, w) float32 low-resolution masks and their classes -> masks: a step between the model and everything made
+from its masks (views, box, evidence), e.g. engine.temporal's average over time."""
+
+
 class StageTimer:
     """Milliseconds per stage of one batch, per frame."""
 
@@ -117,6 +123,7 @@ class HostPipeline:
         fill: str = "blur",
         opacity: float = 0.5,
         evidence: bool = True,
+        mask_filter: MaskFilter | None = None,
     ) -> list[Explanation]:
         """Explain prepared frames of one size; targets are class indices or AUTO."""
         check_fill(fill)
@@ -130,11 +137,13 @@ class HostPipeline:
         outputs = self.runner.run("saliency", {"image": images, "target": np.asarray(targets, dtype=np.int64)})
         masks_low = outputs["mask_low"][:, 0]  # (B, h, w)
         probs = softmax(outputs["logits"])  # (B, K)
+        chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
+        if mask_filter is not None:
+            masks_low = np.ascontiguousarray(mask_filter(masks_low, chosen), dtype=np.float32)
         timer.mark("model")
         fills = [self.ops.fill_low(item.model_image, fill) for item in frames]
         views = [self.ops.views(item.shown, mask, low, opacity) for item, mask, low in zip(frames, masks_low, fills)]
         timer.mark("composite")
-        chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
         checked: list[dict[str, float] | None] = [None] * len(frames)
         if evidence:
             inputs = np.concatenate([self.ops.evidence_input(*args) for args in zip(images, masks_low, fills)])
