@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1280, 720)
@@ -30,7 +31,7 @@ def main(source: Path, output: Path) -> None:
             height, width = image.shape[:2]
             band = width * 9 // 16
             top = (height - band) // 2
-            scaled = cv2.resize(image[top : top + band], SIZE, interpolation=cv2.INTER_CUBIC)
+            scaled: np.ndarray = cv2.resize(image[top : top + band], SIZE, interpolation=cv2.INTER_CUBIC)
             for packet in stream.encode(av.VideoFrame.from_ndarray(scaled, format="rgb24")):
                 writer.mux(packet)
         for packet in stream.encode():
