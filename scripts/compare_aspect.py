@@ -2,11 +2,12 @@
 
     python scripts/compare_aspect.py CLIP [CLIP ...] [--frames 100] [--model PATH] [--backend auto]
 
-For each clip, `--frames` frames spread evenly over it are explained twice with the target "auto" (the black box's
-top class on what it sees): stretched to the model's square input, and padded to a square first (engine.framing).
-Printed per clip and choice: the mean probability of the target on the frame, on the preserved view Phi(X, M) and
-on the destroyed view Phi(X, 1 - M), the mean mask area, and on how many frames the two choices picked the same
-class. A higher frame and preserved probability means the black box recognises more, and the mask keeps it.
+For each clip, `--frames` frames spread evenly over it are explained twice with the target `--target` (default
+"auto": the black box's top class on what it sees): stretched to the model's square input, and padded to a square
+first (engine.framing). Printed per clip and choice: the mean probability of the target on the frame, on the
+preserved view Phi(X, M) and on the destroyed view Phi(X, 1 - M), the mean mask area, on how many frames the two
+choices picked the same class, and the class chosen most often. A higher frame and preserved probability means the
+black box recognises more, and the mask keeps it.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ def sampled_frames(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def measure(explainer: Explainer, frames: list[np.ndarray], aspect: str) -> dict[str, np.ndarray]:
+def measure(explainer: Explainer, frames: list[np.ndarray], aspect: str, target: str) -> dict[str, np.ndarray]:
     rows = []
     for frame in frames:
-        explanation = explainer.explain(frame, "auto", aspect=aspect, evidence=True)
+        explanation = explainer.explain(frame, target, aspect=aspect, evidence=True)
         probabilities = explanation.probabilities or {}
         rows.append(
             (
@@ -54,31 +55,38 @@ def measure(explainer: Explainer, frames: list[np.ndarray], aspect: str) -> dict
     return {name: table[:, column] for column, name in enumerate(names)}
 
 
+def most_frequent(explainer: Explainer, targets: np.ndarray) -> str:
+    classes, counts = np.unique(targets.astype(int), return_counts=True)
+    best = int(counts.argmax())
+    return f"{explainer.classes[int(classes[best])].display_name} ({counts[best]})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clips", nargs="+", type=Path)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--model", default=None, help="a masking model file (default: the bundled model)")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--target", default="auto", help="the class explained: auto (top-1 per frame) or a class")
     args = parser.parse_args(argv)
     try:
         with Explainer(args.model, args.backend) as explainer:
             print(f"model {explainer.model_description} on {explainer.backend_name}")
             print(
                 f"{'clip':<16} {'size':>9} {'aspect':<8} {'frames':>6} {'frame p':>8} {'preserved':>9} "
-                f"{'destroyed':>9} {'area':>6} {'same class':>10}"
+                f"{'destroyed':>9} {'area':>6} {'same class':>10}  most frequent class"
             )
             for clip in args.clips:
                 frames = sampled_frames(clip, args.frames)
                 height, width = frames[0].shape[:2]
-                results = {aspect: measure(explainer, frames, aspect) for aspect in ASPECTS}
+                results = {aspect: measure(explainer, frames, aspect, args.target) for aspect in ASPECTS}
                 same = int(np.sum(results["pad"]["target"] == results["stretch"]["target"]))
                 for aspect, numbers in results.items():
                     print(
                         f"{clip.name:<16} {f'{width}x{height}':>9} {aspect:<8} {len(frames):>6} "
                         f"{numbers['frame'].mean():>8.3f} {numbers['preserved'].mean():>9.3f} "
                         f"{numbers['destroyed'].mean():>9.3f} {numbers['area'].mean():>6.3f} "
-                        f"{f'{same}/{len(frames)}':>10}"
+                        f"{f'{same}/{len(frames)}':>10}  {most_frequent(explainer, numbers['target'])}"
                     )
     except SaliencyError as error:
         print(f"error: {error}", file=sys.stderr)
