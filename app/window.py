@@ -253,6 +253,8 @@ class MainWindow(QMainWindow):
         if "show_box" in changed and self.current_result is not None:
             result = self.current_result
             self.grid.show_result(result.frame, result.explanation, self.state.show_box)
+        if changed & {"region", "aspect"}:
+            self.latest_evidence = None  # checked on another picture of the frame: not this one's numbers
         if "region" in changed:
             self.status.show_info(region_text(self.state.region))
         if "source_label" in changed:

@@ -221,3 +221,20 @@ def test_the_help_dialog_explains_the_views_with_the_numbers_of_the_frame_on_scr
         assert shown in text
     assert "smallest sufficient region" in text and "smallest destroying region" in text
     assert dialog.picture.pixmap() is not None and not dialog.picture.pixmap().isNull()
+
+
+def test_aspect_and_caption_are_remembered_and_a_region_is_not(store) -> None:
+    from app.settings import load_state, save_state
+    from app.state import AppState
+
+    state = AppState()
+    assert state.aspect == "pad" and state.caption and state.region is None  # the defaults
+    state.update(aspect="stretch", caption=False, region=(10, 20, 110, 220))
+    save_state(store, state)
+    again = AppState()
+    assert load_state(store, again) == []
+    assert again.aspect == "stretch" and not again.caption and again.region is None
+    store.setValue("aspect", "squash")
+    assert load_state(store, AppState()) == ["aspect"]
+    with pytest.raises(ValueError, match="region"):
+        state.update(region=(50, 20, 10, 220))
