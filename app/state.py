@@ -40,7 +40,9 @@ class AppState:
     backend: str = "auto"
     target: int = AUTO  # a class index, or AUTO: the black box's top prediction on each frame
     region: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the frame explained alone; None: all of it
-    aspect: str = "pad"  # a picture that is not square reaches the model padded to a square, or stretched (ASPECTS)
+    # a picture that is not square reaches the model stretched (the default: the black box finds the true class more
+    # often, measured with scripts/compare_aspect.py) or padded to a square (ASPECTS)
+    aspect: str = "stretch"
     # how to show it
     layout: str = "grid"
     fill: str = "blur"

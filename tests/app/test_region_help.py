@@ -228,12 +228,12 @@ def test_aspect_and_caption_are_remembered_and_a_region_is_not(store) -> None:
     from app.state import AppState
 
     state = AppState()
-    assert state.aspect == "pad" and state.caption and state.region is None  # the defaults
-    state.update(aspect="stretch", caption=False, region=(10, 20, 110, 220))
+    assert state.aspect == "stretch" and state.caption and state.region is None  # the defaults
+    state.update(aspect="pad", caption=False, region=(10, 20, 110, 220))
     save_state(store, state)
     again = AppState()
     assert load_state(store, again) == []
-    assert again.aspect == "stretch" and not again.caption and again.region is None
+    assert again.aspect == "pad" and not again.caption and again.region is None
     store.setValue("aspect", "squash")
     assert load_state(store, AppState()) == ["aspect"]
     with pytest.raises(ValueError, match="region"):
