@@ -52,10 +52,10 @@ class Controller(QObject):
 
     def params(self) -> ExplainParams:
         state = self.state
-        return ExplainParams(state.target, state.fill, state.opacity, state.evidence)
+        return ExplainParams(state.target, state.fill, state.opacity, state.evidence, state.region, state.aspect)
 
     def _on_state(self, changed: set[str]) -> None:
-        if changed & {"target", "fill", "opacity", "evidence"}:
+        if changed & {"target", "fill", "opacity", "evidence", "region", "aspect"}:
             self.worker.set_params(self.params())
         if "playing" in changed:
             self.worker.set_playing(self.state.playing)
@@ -73,6 +73,7 @@ class Controller(QObject):
             fps=info.fps,
             frame_index=None,
             playing=info.kind != "image",
+            region=None,  # a region of the frame belongs to the source it was drawn on
         )
         if info.path and Path(info.path) != DEMO_CLIP:
             self.state.update(last_file=info.path)
