@@ -134,17 +134,16 @@ class TimelineKeeper(QObject):
     def _start_pass(self) -> None:
         key, source, model = self.timeline.key, self._source, self._model
         wanted = key is not None and source is not None and model is not None and self.state.evidence
-        if not wanted or self._failed_model == self._models_loaded:
+        complete = self.timeline.complete_frames()
+        if not wanted or self._failed_model == self._models_loaded or len(complete) == self.timeline.frame_count:
             if self.explainer_pass is not None:
-                self.explainer_pass.start(None)
+                self.explainer_pass.start(None)  # nothing to do (or all there, kept from before)
             return
         assert key is not None and source is not None and model is not None
-        if len(self.timeline.complete_frames()) == self.timeline.frame_count:
-            return  # all there (kept from before)
         if self.explainer_pass is None:
             self.explainer_pass = TimelinePass(self._record.emit, self._done.emit, self._error.emit)
             self.hold()
-        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, self.timeline.complete_frames())
+        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete)
         self.explainer_pass.start(job)
 
     # -- when the pass may run ----------------------------------------------------------------------------------
