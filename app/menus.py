@@ -43,6 +43,7 @@ class MenuHandlers:
     export_video: Callable[[], object]
     toggle_play: Callable[[], object]
     step: Callable[[int], object]  # frames forward (+) or back (-)
+    save_evidence: Callable[[], object] | None = None  # the evidence timeline's rows as CSV (asks where)
 
 
 def build(window: QMainWindow, state: AppState, store: QSettings, handlers: MenuHandlers) -> dict[str, QAction]:
@@ -79,6 +80,8 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
     add(file_menu, "snapshot", "&Save snapshot", lambda: handlers.save_snapshot(None), "Ctrl+S")
     add(file_menu, "snapshot_as", "Save snapshot &as...", lambda: _snapshot_as(window, store, handlers), "Ctrl+Shift+S")
     add(file_menu, "export", "&Export explained video...", handlers.export_video, "Ctrl+E")
+    if handlers.save_evidence is not None:
+        add(file_menu, "save_evidence", "Save e&vidence as CSV...", handlers.save_evidence)
     file_menu.addSeparator()
     add(file_menu, "quit", "&Quit", window.close, "Ctrl+Q")
 

@@ -20,12 +20,14 @@ from app.scheduler import FrameResult, ModelInfo, SourceInfo
 from app.snapshot import snapshot_image, write_png
 from app.state import AppState
 from app.stats import RateMeter
+from app.timeline_keeper import TimelineKeeper
 from app.widgets.class_picker import ClassPicker, TopPredictions
 from app.widgets.evidence import EvidencePanel
 from app.widgets.help_dialog import FrameNumbers, HelpDialog
 from app.widgets.player_bar import PlayerBar
 from app.widgets.region_select import RegionSelector
 from app.widgets.status_bar import StatusBar
+from app.widgets.timeline import TimelineView
 from app.widgets.view_controls import ViewControls
 from app.widgets.view_grid import ViewGrid
 from app.worker import PipelineWorker
@@ -50,13 +52,19 @@ class MainWindow(QMainWindow):
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
         self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
+        self.timeline_keeper = TimelineKeeper(state, self.worker, self)
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
         self.latest_evidence: Evidence | None = None
         self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
         handlers = menus.MenuHandlers(
-            self.open_source, self.save_snapshot, self.exporter.export, self.player.toggle_play, self.player.step
+            self.open_source,
+            self.save_snapshot,
+            self.exporter.export,
+            self.player.toggle_play,
+            self.player.step,
+            save_evidence=self.timeline_keeper.save_csv,
         )
         self.menu_actions = menus.build(self, state, store, handlers)
         extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help)
@@ -89,6 +97,7 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.grid = ViewGrid()
         self.player = PlayerBar(self.state)
+        self.timeline = TimelineView(self.state, self.timeline_keeper.timeline)
         self.class_picker = ClassPicker(self.state, self.classes)
         self.top5 = TopPredictions(self.state)
         self.evidence = EvidencePanel()
@@ -107,6 +116,7 @@ class MainWindow(QMainWindow):
         views_layout.setContentsMargins(0, 0, 0, 0)
         views_layout.addWidget(self.grid, stretch=1)
         views_layout.addWidget(self.player)
+        views_layout.addWidget(self.timeline)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -133,9 +143,20 @@ class MainWindow(QMainWindow):
         self.worker.model_loading.connect(self.status.show_model_loading)
         self.worker.model_failed.connect(self._on_model_failed)
         self.state.subscribe(self._on_state)
+        self._connect_timeline()
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._update_rates)
         self._status_timer.start(500)
+
+    def _connect_timeline(self) -> None:
+        keeper = self.timeline_keeper
+        self.result_shown.connect(keeper.on_result)
+        keeper.changed.connect(self.timeline.update)
+        keeper.message.connect(lambda text: self.status.show_info(text, 20000))
+        keeper.failure.connect(self.report_problem)
+        self.timeline.seek_requested.connect(self.seek)  # the slider's path
+        for requests in (self.player.seek_requested, self.timeline.seek_requested):
+            requests.connect(keeper.hold)  # the background pass makes way before the frame is asked for
 
     # -- what the user (or main) asks for -----------------------------------------------------------------------
     def start(self, source: str | int) -> None:
@@ -327,6 +348,7 @@ class MainWindow(QMainWindow):
         """Stop the pipeline thread (and an export) and wait for them: a model still loading cannot be
         interrupted, and a QThread destroyed while it runs takes the process down."""
         self.exporter.cancel_and_wait()
+        self.timeline_keeper.close()
         self.worker.stop()
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)
