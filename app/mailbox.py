@@ -27,6 +27,8 @@ class ExplainParams:
     fill: str = "blur"
     opacity: float = 0.5
     evidence: bool = True
+    steady_class: bool = True  # "auto" holds its class over playback frames (engine.temporal.SteadyClass)
+    smooth_mask: bool = True  # the mask is averaged over playback frames (engine.temporal.MaskSmoother)
 
 
 @dataclass(frozen=True)

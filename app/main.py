@@ -201,7 +201,8 @@ def _quiet_offscreen_notices() -> None:
 
 def _apply_arguments(args: argparse.Namespace, state: AppState) -> None:
     """Command-line values win over remembered ones (all checked by parse_args)."""
-    state.update(model_path=None if args.model is None else str(args.model))
+    if args.model is not None:  # else the model remembered from the last session (or the bundled one)
+        state.update(model_path=str(args.model))
     if args.no_evidence:
         state.update(evidence=False)
     if args.backend is not None:

@@ -4,6 +4,7 @@ AppState, the Controller, the PipelineWorker and the widgets; menus are built in
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -11,16 +12,16 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from app import menus, settings
+from app import menus, settings, shortcuts
 from app.controller import Controller
 from app.export import Exporter
 from app.mailbox import SourceSpec
 from app.scheduler import FrameResult, ModelInfo
 from app.snapshot import snapshot_image, write_png
 from app.state import AppState
-from app.stats import RateMeter
+from app.stats import LatencyMeter, RateMeter
 from app.widgets.class_picker import ClassPicker, TopPredictions
-from app.widgets.evidence import EvidencePanel
+from app.widgets.evidence import EvidencePanel, target_note
 from app.widgets.player_bar import PlayerBar
 from app.widgets.status_bar import StatusBar
 from app.widgets.view_controls import ViewControls
@@ -41,20 +42,23 @@ class MainWindow(QMainWindow):
         self.state = state
         self.store = store
         self.worker = worker or PipelineWorker()
-        self.controller = Controller(state, self.worker, self)
+        self.controller = Controller(state, self.worker, self, save=lambda: settings.save_state(store, state))
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
         self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
+        self.latency = LatencyMeter()
         self.latest_evidence: Evidence | None = None
         self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
         handlers = menus.MenuHandlers(
             self.open_source, self.save_snapshot, self.exporter.export, self.player.toggle_play, self.player.step
         )
+        handlers = replace(handlers, first_frame=self.player.go_to_start, last_frame=self.player.go_to_end)
         self.menu_actions = menus.build(self, state, store, handlers)
+        shortcuts.install(self, self.grid, self.class_picker)
         self._connect()
         self.setAcceptDrops(True)
         self.setWindowTitle("Live saliency explainer")
@@ -115,7 +119,7 @@ class MainWindow(QMainWindow):
         self.player.seek_requested.connect(self.seek)
         self.class_picker.not_found.connect(self.status.show_error)
         self.controller.message.connect(self.status.show_info)
-        self.controller.notice.connect(lambda text: self.status.show_info(text, 20000))
+        self.controller.notice.connect(self.status.show_note)
         self.exporter.message.connect(lambda text: self.status.show_info(text, 20000))
         self.exporter.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
@@ -179,6 +183,7 @@ class MainWindow(QMainWindow):
         explanation = result.explanation
         self.grid.show_result(result.frame, explanation, self.state.show_box)
         if explanation is not None:
+            self.latency.record(result.captured_at, result.done_at, self.state.playing)
             self.top5.show_predictions(explanation.top5, explanation.target)
             self._show_evidence()
         self.shown.tick()
@@ -196,6 +201,7 @@ class MainWindow(QMainWindow):
         if result is None or result.explanation is None:
             return
         explanation = result.explanation
+        self.evidence.show_note(target_note(explanation, self.state.target != AUTO, self.state.is_restored("target")))
         mode = "auto" if self.state.target == AUTO else "chosen"
         text = f"Explaining: {explanation.target_name} ({explanation.target}, {mode})"
         if not self.state.evidence:
@@ -212,11 +218,7 @@ class MainWindow(QMainWindow):
         self.evidence.show_evidence(text, probabilities, age)
 
     def _update_rates(self) -> None:
-        result = self.current_result
-        latency = None
-        if result is not None and result.explanation is not None:
-            latency = (result.done_at - result.captured_at) * 1000.0
-        self.status.show_rates(self.shown.rate(), self.worker.stats, latency)
+        self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
 
     def _on_model_ready(self, info: ModelInfo) -> None:
         self.status.show_model(info.description, info.backend, info.backend_reason)

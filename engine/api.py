@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.composite_host import full_resolution
 from engine.contract import AUTO, FILLS, VIEWS, ClassInfo, Evidence, Explanation
-from engine.explainer import Explainer
+from engine.explainer import Explainer, backend_availability
 from engine.live import EvidenceStream
 from engine.pipeline_host import PreparedFrame
 
@@ -30,6 +30,7 @@ __all__ = [
     "AUTO",
     "FILLS",
     "VIEWS",
+    "backend_availability",
     "ClassInfo",
     "Evidence",
     "EvidenceStream",
