@@ -41,7 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--source", type=_source, help="webcam index (0, 1, ...), a stream URL, or a video / image file"
     )
-    parser.add_argument("--model", type=model_file, help="masking model file (.safetensors, default: the bundled one)")
+    parser.add_argument(
+        "--model",
+        type=model_file,
+        help="masking model file (.safetensors, default: the last one opened, else the bundled one)",
+    )
     parser.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
