@@ -12,6 +12,7 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_DEV)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/tensorrt_stubs.py .mypy-stubs
 	MYPYPATH=.mypy-stubs $(BIN)/mypy engine trainer app

@@ -66,11 +66,18 @@ class Controller(QObject):
     def params(self) -> ExplainParams:
         state = self.state
         return ExplainParams(
-            state.target, state.fill, state.opacity, state.evidence, state.steady_class, state.smooth_mask
+            state.target,
+            state.fill,
+            state.opacity,
+            state.evidence,
+            state.region,
+            state.aspect,
+            state.steady_class,
+            state.smooth_mask,
         )
 
     def _on_state(self, changed: set[str]) -> None:
-        if changed & {"target", "fill", "opacity", "evidence", "steady_class", "smooth_mask"}:
+        if changed & {"target", "fill", "opacity", "evidence", "region", "aspect", "steady_class", "smooth_mask"}:
             self.worker.set_params(self.params())
         if "playing" in changed:
             self.worker.set_playing(self.state.playing)
@@ -88,6 +95,7 @@ class Controller(QObject):
             fps=info.fps,
             frame_index=None,
             playing=info.kind != "image",
+            region=None,  # a region of the frame belongs to the source it was drawn on
         )
         if info.path and Path(info.path) != DEMO_CLIP:
             self.state.update(last_file=info.path)

@@ -1,10 +1,14 @@
 """File > Export explained video: the open video through the engine's renderer (engine.render), in a thread.
 
+The file is what `python -m engine render` writes: H.264 MP4 (engine.video, PyAV's libx264), with the box when it is
+on and, unless turned off (View > Caption), a caption with the class and its probability on the frame, the preserved
+and the destroyed view (which makes the export compute the evidence check for every frame).
+
 `ExportJob` takes everything it needs in one `ExportRequest` (source, output, model, backend, target, view, fill,
-opacity) and reports by signals: progress, note, done, failed. It builds its own Explainer (the live pipeline keeps
-its own and is paused meanwhile). Cancelling leaves a playable file of the frames done so far. `ExportProgress`
-is the dialog that follows a job and can cancel it; `Exporter` checks, asks where, runs one job with its dialog and
-says how it went by signals. Nothing here knows the main window.
+opacity, box, caption) and reports by signals: progress, note, done, failed. It builds its own Explainer (the live
+pipeline keeps its own and is paused meanwhile). Cancelling leaves a playable file of the frames done so far.
+`ExportProgress` is the dialog that follows a job and can cancel it; `Exporter` checks, asks where, runs one job with
+its dialog and says how it went by signals. Nothing here knows the main window.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class ExportRequest:
     view: str  # one of RENDER_VIEWS
     fill: str
     opacity: float
+    box: bool = False  # the box around the mask, drawn on the overlay
+    caption: bool = True  # the class and its probability on the frame, the preserved and the destroyed view
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ def export_request(state: AppState, output: Path) -> ExportRequest:
         view,
         state.fill,
         state.opacity,
+        state.show_box,
+        state.caption,
     )
 
 
@@ -106,6 +114,8 @@ class ExportJob(QThread):
                     progress=False,
                     on_frame=self._on_frame,
                     on_note=self.note.emit,
+                    box=request.box,
+                    caption=request.caption,
                 )
             self.outcome = ExportOutcome(result.path, result.frames, result.complete)
         except _Cancelled:

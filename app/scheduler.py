@@ -30,6 +30,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -214,9 +215,12 @@ class Scheduler:
         redo = False
         if requests.params is not None:
             redo = requests.params != self.params
-            if _steadiness_changed(self.params, requests.params):
-                self._set_steadiness(requests.params)
+            framing_changed = _framing(requests.params) != _framing(self.params)
+            if _steadiness_changed(self.params, requests.params) or framing_changed:
+                self._set_steadiness(requests.params)  # (another region or aspect: another picture to follow)
             self.params = requests.params
+            if framing_changed:
+                self._prepare_ahead()  # frames read ahead were cut and padded for the old region
         if requests.source is not None:
             self._open(requests.source)
         if requests.model is not None:
@@ -392,8 +396,8 @@ class Scheduler:
         """Tell the read-ahead thread how to prepare frames: for the model loaded and the views' size."""
         if not isinstance(self.reader, ReadAhead):
             return
-        explainer, size = self.explainer, self.view_size
-        self.reader.set_prepare(None if explainer is None else lambda image: explainer.prepare(image, size))
+        explainer = self.explainer
+        self.reader.set_prepare(None if explainer is None else partial(self._prepare_now, explainer))
 
     def _prepared(self, frame: Frame, explainer: Explainer) -> PreparedFrame:
         """The frame's preparation made ahead when it fits the model and the views' size, else made now."""
@@ -401,7 +405,12 @@ class Scheduler:
         if isinstance(reader, ReadAhead) and frame.prepared is not None:
             if frame.prepared_with == reader.prepare_generation:
                 return cast("PreparedFrame", frame.prepared)
-        return explainer.prepare(frame.image, self.view_size)
+        return self._prepare_now(explainer, frame.image)
+
+    def _prepare_now(self, explainer: Explainer, image: np.ndarray) -> PreparedFrame:
+        """The frame (its region, when one is chosen) made ready for the model and for the views' size."""
+        params = self.params
+        return explainer.prepare(image, self.view_size, region=params.region, aspect=params.aspect, fill=params.fill)
 
     def _show(self, frame: Frame, follows: bool = False) -> None:
         """Explain `frame` (when a model is loaded): the mask and the views now, handed to the GUI at once; the
@@ -485,6 +494,11 @@ class Scheduler:
         if message != self._last_error:
             self._last_error = message
             self.out.error(message)
+
+
+def _framing(params: ExplainParams) -> tuple[object, ...]:
+    """What `prepare` does with a frame depends on (frames prepared ahead with other values are prepared again)."""
+    return params.region, params.aspect, params.fill if params.aspect == "pad" else None
 
 
 def _steadiness_changed(old: ExplainParams, new: ExplainParams) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from engine.contract import AUTO, BACKEND_CHOICES, FILLS
+from engine.contract import ASPECTS, AUTO, BACKEND_CHOICES, FILLS
 from engine.video import FALLBACK_FPS
 from engine.views import LAYOUTS
 
@@ -28,11 +28,13 @@ PERSISTENT = (
     "show_box",
     "evidence",
     "loop",
+    "aspect",
+    "caption",
     "model_path",
     "steady_class",
     "smooth_mask",
 )
-_FLAGS = ("show_box", "evidence", "loop", "steady_class", "smooth_mask")
+_FLAGS = ("show_box", "evidence", "loop", "caption", "steady_class", "smooth_mask")
 
 
 @dataclass
@@ -41,12 +43,17 @@ class AppState:
     model_path: str | None = None  # None: the bundled default model
     backend: str = "auto"
     target: int = AUTO  # a class index, or AUTO: the black box's top prediction on each frame
+    region: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the frame explained alone; None: all of it
+    # a picture that is not square reaches the model stretched (the default: the black box finds the true class more
+    # often, measured with scripts/compare_aspect.py) or padded to a square (ASPECTS)
+    aspect: str = "stretch"
     # how to show it
     layout: str = "grid"
     fill: str = "blur"
     opacity: float = 0.5
     show_box: bool = False
     evidence: bool = True
+    caption: bool = True  # the class and its three probabilities written on snapshots and exports
     # steady over time (engine.temporal; defaults chosen from its measurements)
     steady_class: bool = True  # "auto" holds its class until another leads clearly for a few frames
     smooth_mask: bool = True  # the mask is averaged over consecutive frames
@@ -145,6 +152,13 @@ def _validate(name: str, value: Any) -> Any:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {value!r}")
     if name == "backend" and value not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, not {value!r}")
+    if name == "aspect" and value not in ASPECTS:
+        raise ValueError(f"aspect must be one of {ASPECTS}, not {value!r}")
+    if name == "region" and value is not None:
+        region = tuple(operator.index(edge) for edge in value)
+        if len(region) != 4 or region[2] <= region[0] or region[3] <= region[1] or min(region) < 0:
+            raise ValueError(f"a region is (x0, y0, x1, y1) with x0 < x1 and y0 < y1, not {value!r}")
+        return region
     if name == "opacity":
         return min(max(float(value), 0.0), 1.0)
     if name == "target":

@@ -12,23 +12,27 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from app import menus, settings, shortcuts
+from app import extra_menus, menus, recent, settings, shortcuts
 from app.controller import Controller
 from app.export import Exporter
 from app.mailbox import SourceSpec
-from app.scheduler import FrameResult, ModelInfo
+from app.region import frame_region, region_text
+from app.scheduler import FrameResult, ModelInfo, SourceInfo
 from app.snapshot import snapshot_image, write_png
 from app.state import AppState
 from app.stats import LatencyMeter, RateMeter
 from app.widgets.class_picker import ClassPicker, TopPredictions
 from app.widgets.evidence import EvidencePanel, target_note
+from app.widgets.help_dialog import FrameNumbers, HelpDialog
 from app.widgets.player_bar import PlayerBar
+from app.widgets.region_select import RegionSelector
 from app.widgets.status_bar import StatusBar
 from app.widgets.view_controls import ViewControls
 from app.widgets.view_grid import ViewGrid
 from app.worker import PipelineWorker
 from engine.classes import imagenet_classes
 from engine.contract import AUTO, ClassInfo, Evidence
+from engine.paths import DEMO_CLIP
 
 _SIDE_PANEL_WIDTH = 330
 
@@ -58,6 +62,9 @@ class MainWindow(QMainWindow):
         )
         handlers = replace(handlers, first_frame=self.player.go_to_start, last_frame=self.player.go_to_end)
         self.menu_actions = menus.build(self, state, store, handlers)
+        extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help)
+        self.menu_actions.update(extra_menus.build(self, state, store, extras))
+        self.help_dialog: HelpDialog | None = None
         shortcuts.install(self, self.grid, self.class_picker)
         self._connect()
         self.setAcceptDrops(True)
@@ -111,10 +118,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(side)
         self.setCentralWidget(central)
         self.grid.set_layout(self.state.layout)
+        self.region_selector = RegionSelector(list(self.grid.views.values()), self)
 
     def _connect(self) -> None:
         self.worker.result_ready.connect(self._show_next_result)
         self.worker.evidence_ready.connect(self._on_evidence)
+        self.worker.source_opened.connect(self._remember_recent)
+        self.region_selector.dragged.connect(self._on_region_dragged)
         self.grid.view_size_changed.connect(self.worker.set_view_size)
         self.player.seek_requested.connect(self.seek)
         self.class_picker.not_found.connect(self.status.show_error)
@@ -153,7 +163,11 @@ class MainWindow(QMainWindow):
             frame = f"-frame{result.frame_index}" if result.frame_index is not None else ""
             path = settings.snapshot_folder(self.store) / f"snapshot-{stamp}{frame}.png"
         try:
-            picture = snapshot_image(result.frame, result.explanation, self.state.layout, self.state.show_box)
+            state = self.state
+            checked = self._checked(result)
+            picture = snapshot_image(
+                result.frame, result.explanation, state.layout, state.show_box, state.caption, checked
+            )
             written = write_png(path, picture)
         except OSError as error:
             self.report_problem("Snapshot not saved", str(error))
@@ -187,6 +201,7 @@ class MainWindow(QMainWindow):
             self.top5.show_predictions(explanation.top5, explanation.target)
             self._show_evidence()
         self.shown.tick()
+        self._refresh_help()
         self.result_shown.emit(result)
 
     def _on_evidence(self, evidence: Evidence) -> None:
@@ -194,6 +209,7 @@ class MainWindow(QMainWindow):
             self.latest_evidence = evidence
             self.evidence_updates.tick()
             self._show_evidence()
+            self._refresh_help()
 
     def _show_evidence(self) -> None:
         """The frame's probability of the target (every frame) and the newest evidence check of the same target."""
@@ -239,9 +255,56 @@ class MainWindow(QMainWindow):
         if "show_box" in changed and self.current_result is not None:
             result = self.current_result
             self.grid.show_result(result.frame, result.explanation, self.state.show_box)
+        if changed & {"region", "aspect"}:
+            self.latest_evidence = None  # checked on another picture of the frame: not this one's numbers
+        if "region" in changed:
+            self.status.show_info(region_text(self.state.region))
         if "source_label" in changed:
             label = self.state.source_label
             self.setWindowTitle(f"{label} - Live saliency explainer" if label else "Live saliency explainer")
+
+    # -- a region, recent files, help ----------------------------------------------------------------------------
+    def _on_region_dragged(self, drag: tuple[float, float, float, float], picture_size: tuple[int, int]) -> None:
+        """A rectangle dragged on a view: explain that part of the frame (inside the region shown, if one is)."""
+        result = self.current_result
+        if result is None or result.explanation is None:
+            return
+        frame_size = (result.frame.shape[1], result.frame.shape[0])
+        region = frame_region(drag, picture_size, frame_size, self.state.region)
+        if region is not None:
+            self.state.update(region=region)
+
+    def _remember_recent(self, info: SourceInfo) -> None:
+        if info.path and info.kind in ("video", "image") and Path(info.path) != DEMO_CLIP:
+            recent.remember(self.store, info.path)
+
+    def _checked(self, result: FrameResult) -> dict[str, float] | None:
+        """The live evidence check of the frame on screen, when it has come (None: not checked)."""
+        evidence, explanation = self.latest_evidence, result.explanation
+        if evidence is None or explanation is None or evidence.tag != result.generation:
+            return None
+        if evidence.frame_index != result.frame_index or evidence.target != explanation.target:
+            return None
+        return dict(evidence.probabilities)
+
+    def show_help(self) -> HelpDialog:
+        """Help > What am I looking at?: the views and numbers of the frame on screen, explained."""
+        if self.help_dialog is None:
+            self.help_dialog = HelpDialog(self)
+        self.help_dialog.show()
+        self.help_dialog.raise_()
+        self._refresh_help()
+        return self.help_dialog
+
+    def _refresh_help(self) -> None:
+        dialog, result = self.help_dialog, self.current_result
+        if dialog is None or not dialog.isVisible() or result is None:
+            return
+        explanation = result.explanation
+        numbers = (
+            None if explanation is None else FrameNumbers.of(explanation, self._checked(result), self.state.region)
+        )
+        dialog.show_frame(explanation, numbers)
 
     # -- drag and drop, closing ---------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:

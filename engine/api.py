@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.composite_host import full_resolution
-from engine.contract import AUTO, FILLS, VIEWS, ClassInfo, Evidence, Explanation
+from engine.contract import ASPECTS, AUTO, FILLS, VIEWS, ClassInfo, Evidence, Explanation
 from engine.explainer import Explainer, backend_availability
+from engine.framing import full_resolution
 from engine.live import EvidenceStream
 from engine.pipeline_host import PreparedFrame
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.models.blackbox import BlackBox
 
 __all__ = [
+    "ASPECTS",
     "AUTO",
     "FILLS",
     "VIEWS",

@@ -113,6 +113,9 @@ class HostCompositor:
     def __init__(self, input_size: int) -> None:
         self.input_size = input_size
         self.blur_side, self.blur_sigma = blur_size(input_size)
+        # the kernel cv2.GaussianBlur takes for uint8 images (radius 3 sigma), also for the float fill below; the
+        # torch compositor uses the same
+        self.blur_taps = 2 * max(int(3 * self.blur_sigma + 0.5), 1) + 1
         self.lut = heat_lut().reshape(256, 1, 3)
 
     def model_image(self, frame: np.ndarray) -> np.ndarray:
@@ -129,8 +132,10 @@ class HostCompositor:
         """The fill at S/4 x S/4 (blur, from the S x S image: the same pixels as from the full frame, for less), or
         a constant in 0..255."""
         if fill == "blur":
-            small = resize_to(model_image, (self.blur_side, self.blur_side))
-            return cv2.GaussianBlur(small, (0, 0), self.blur_sigma)
+            # float32, not uint8: the black box's probability on Phi(X, M) moves by up to ~0.03 with one level of
+            # rounding in the fill (measured, engine.agreement), so the evidence keeps the torch pipeline's precision
+            small = cv2.resize(model_image.astype(np.float32), (self.blur_side,) * 2, interpolation=cv2.INTER_AREA)
+            return cv2.GaussianBlur(small, (self.blur_taps, self.blur_taps), self.blur_sigma)
         return 255 * GREY if fill == "grey" else 0.0
 
     def views(self, frame: np.ndarray, mask_low: np.ndarray, fill_low: np.ndarray | float, opacity: float) -> Views:
@@ -142,7 +147,7 @@ class HostCompositor:
         mask_u8 = cv2.convertScaleAbs(mask, alpha=255.0)
         heat = cv2.applyColorMap(mask_u8, self.lut)
         overlay = cv2.addWeighted(frame, 1.0 - opacity, heat, opacity, 0.0)
-        fill_frame = self._fill_at(fill_low, width, height)
+        fill_frame = self._fill_at(_to_u8(fill_low), width, height)  # uint8 like the frame: views are uint8
         inverse = 1.0 - mask
         preserved = cv2.blendLinear(frame, fill_frame, mask, inverse)
         destroyed = cv2.blendLinear(frame, fill_frame, inverse, mask)
@@ -162,6 +167,10 @@ class HostCompositor:
         if isinstance(fill, np.ndarray):
             return cv2.resize(fill, (width, height), interpolation=cv2.INTER_LINEAR)
         return np.full((height, width, 3), round(fill), dtype=np.uint8)
+
+
+def _to_u8(fill: np.ndarray | float) -> np.ndarray | float:
+    return cv2.convertScaleAbs(fill) if isinstance(fill, np.ndarray) else fill
 
 
 def full_resolution(explanation: Explanation) -> Explanation:

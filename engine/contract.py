@@ -6,7 +6,7 @@ insides. Everything here is cheap to import (no torch, no onnxruntime, no OpenCV
 - `AUTO`: the one encoding of "auto" as a target class: the black box's top-1 on the frame, decided per frame.
   Everywhere a target travels between app and engine it is an `int`: a class index, or `AUTO`.
   (Text such as "auto" or "tabby" is parsed once, at the edges: the CLIs and `Explainer.explain`'s convenience.)
-- `FILLS`, `VIEWS`, `RENDER_VIEWS`, `BACKEND_NAMES`, `BACKEND_CHOICES`: the names both sides use.
+- `FILLS`, `ASPECTS`, `VIEWS`, `RENDER_VIEWS`, `BACKEND_NAMES`, `BACKEND_CHOICES`: the names both sides use.
 - `ClassInfo`: one class of a black box. `Explanation`: one explained frame. `Evidence`: its live evidence check.
 """
 
@@ -22,6 +22,10 @@ AUTO: Final = -1
 
 FILLS: Final = ("blur", "grey", "black")
 """What replaces removed pixels (A in Phi(X, M) = X * M + A * (1 - M))."""
+
+ASPECTS: Final = ("pad", "stretch")
+"""How a picture that is not square becomes the model's S x S input: padded to a square (aspect kept), or stretched
+(engine.framing)."""
 
 VIEWS: Final = ("overlay", "mask", "preserved", "destroyed")
 """The four pictures of an explanation: frame + heat map, the mask, Phi(X, M), Phi(X, 1 - M)."""
@@ -82,6 +86,7 @@ class Explanation:
     model_image: np.ndarray  # (S, S, 3) uint8: the frame as the model saw it (evidence is computed from it)
     fill: str = "blur"  # what replaced removed pixels in preserved / destroyed (FILLS)
     opacity: float = 0.5  # of the heat map in the overlay
+    padded: bool = False  # the model saw `frame` padded to a square (engine.framing); mask_low, model_image: square
 
     @property
     def view_size(self) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +31,7 @@ from engine.closing import Closing
 from engine.composite_host import check_fill, check_opacity
 from engine.contract import AUTO, BACKEND_CHOICES, ClassInfo, Explanation
 from engine.errors import BackendUnavailableError, ModelFileError
+from engine.framing import Region, framed, unpad
 from engine.gpu_probe import nvidia_gpu_count
 from engine.paths import DEFAULT_MODEL, default_model_path
 from engine.pipeline_host import HostPipeline, MaskFilter, PreparedFrame, as_rgb_frame, resolve_target
@@ -258,9 +259,23 @@ class Explainer(Closing):
         """A class index or AUTO from an index, AUTO, "auto", or a class name / wnid (UnknownClassError)."""
         return resolve_target(target, self.classes)
 
-    def prepare(self, frame: np.ndarray, view_size: tuple[int, int] | None = None) -> PreparedFrame:
-        """The work on a frame that does not need the model (resizing): can run ahead, in another thread."""
-        return self.pipeline.prepare(as_rgb_frame(frame), view_size)
+    def prepare(
+        self,
+        frame: np.ndarray,
+        view_size: tuple[int, int] | None = None,
+        *,
+        region: Region | None = None,
+        aspect: str = "stretch",
+        fill: str | None = None,
+    ) -> PreparedFrame:
+        """The work on a frame that does not need the model (cutting, padding, resizing): can run ahead, in another
+        thread. `region` (x0, y0, x1, y1): explain only that part of the frame; `aspect` (ASPECTS): a picture that
+        is not square is stretched to the model's input or padded to a square first, in the colour of `fill`
+        (engine.framing)."""
+        fill = self.fill if fill is None else fill
+        picture, content, size = framed(as_rgb_frame(frame), region, aspect, fill, view_size)
+        prepared = self.pipeline.prepare(picture, size)
+        return prepared if content is None else replace(prepared, content=content)
 
     def explain_prepared(
         self,
@@ -274,7 +289,7 @@ class Explainer(Closing):
     ) -> Explanation:
         """One prepared frame: the views at the size it was prepared for; evidence now only if asked. `mask_filter`:
         as in `explain_batch` (the app's live loop: the average over time)."""
-        return self.pipeline.run(
+        explanation = self.pipeline.run(
             [prepared],
             [self.resolve(target)],
             fill=self.fill if fill is None else fill,
@@ -282,6 +297,7 @@ class Explainer(Closing):
             evidence=self.evidence_on if evidence is None else bool(evidence),
             mask_filter=mask_filter,
         )[0]
+        return explanation if prepared.content is None else unpad(explanation, prepared.content)
 
     def explain(
         self,
@@ -292,12 +308,13 @@ class Explainer(Closing):
         opacity: float | None = None,
         evidence: bool | None = None,
         view_size: tuple[int, int] | None = None,
+        region: Region | None = None,
+        aspect: str = "stretch",
     ) -> Explanation:
         """One (H, W, 3) uint8 RGB frame (grey and RGBA are converted) -> Explanation (views at full size, or at
-        most `view_size`)."""
-        return self.explain_prepared(
-            self.prepare(frame, view_size), self.resolve(target), fill=fill, opacity=opacity, evidence=evidence
-        )
+        most `view_size`); `region` and `aspect` as in `prepare`."""
+        prepared = self.prepare(frame, view_size, region=region, aspect=aspect, fill=fill)
+        return self.explain_prepared(prepared, self.resolve(target), fill=fill, opacity=opacity, evidence=evidence)
 
     def explain_batch(
         self,

@@ -66,6 +66,7 @@ class PreparedFrame:
     shown: np.ndarray  # the frame at the views' size (the frame itself when shown at full size)
     prepare_ms: float
     shown_size: tuple[int, int] = (0, 0)  # (width, height) of the views
+    content: tuple[int, int, int, int] | None = None  # where the picture lies in `frame` when padded (engine.framing)
 
 
 MaskFilter = Callable[[np.ndarray, list[int]], np.ndarray]

@@ -12,20 +12,22 @@ import pytest
 
 from engine.backends.base import DEFAULT_BATCH_SIZES
 from engine.backends.tensorrt import (
+    cuda_variant,
+    installed_tensorrt_cuda,
+    require_tensorrt,
+    variant_hint,
+)
+from engine.backends.tensorrt_cache import (
     MAX_FRAMES,
     Environment,
     PlanKey,
     attach_timing_cache,
     check_batch_sizes,
-    cuda_variant,
-    installed_tensorrt_cuda,
     load_or_build,
     plan_keys,
     profile_shapes,
-    require_tensorrt,
     store_timing_cache,
     timing_cache_path,
-    variant_hint,
 )
 from engine.errors import BackendUnavailableError
 
