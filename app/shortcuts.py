@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtGui import QAction, QKeyEvent, QKeySequence
-from PyQt6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QMainWindow, QWidget
+from PyQt6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QMainWindow, QWidget
 
 from app.widgets.class_picker import ClassPicker
 
@@ -22,7 +22,7 @@ _COMMAND_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.A
 
 
 class ShortcutGuard(QObject):
-    """An application event filter: the window's shortcuts win over its text fields (see the module's notes)."""
+    """An event filter on the window's text fields: the window's shortcuts win over them (see the module's notes)."""
 
     def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
@@ -67,9 +67,13 @@ def _typing_into(field: QLineEdit) -> bool:
 def install(window: QMainWindow, views: QWidget, class_picker: ClassPicker) -> ShortcutGuard:
     """Guard the window's shortcuts, send focus to `views` after a class is picked, and let a click there take it."""
     guard = ShortcutGuard(window)
-    application = QApplication.instance()
-    assert application is not None
-    application.installEventFilter(guard)  # (removed with the guard, a child of the window)
+    # on the fields themselves, not on the application: a Python filter that outlives the window can be called
+    # while the application is torn down
+    for field in (*window.findChildren(QLineEdit), *window.findChildren(QAbstractSpinBox)):
+        field.installEventFilter(guard)
+    for combo in window.findChildren(QComboBox):
+        if combo.isEditable():
+            combo.installEventFilter(guard)
     views.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
     class_picker.picked.connect(lambda: views.setFocus(Qt.FocusReason.OtherFocusReason))
     return guard
