@@ -29,6 +29,8 @@ class ExplainParams:
     evidence: bool = True
     region: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the frame explained alone (engine.framing)
     aspect: str = "stretch"  # a picture that is not square: "pad" to a square or "stretch" (ASPECTS)
+    steady_class: bool = True  # "auto" holds its class over playback frames (engine.temporal.SteadyClass)
+    smooth_mask: bool = True  # the mask is averaged over playback frames (engine.temporal.MaskSmoother)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--source", type=_source, help="webcam index (0, 1, ...), a stream URL, or a video / image file"
     )
-    parser.add_argument("--model", type=model_file, help="masking model file (.safetensors, default: the bundled one)")
+    parser.add_argument(
+        "--model",
+        type=model_file,
+        help="masking model file (.safetensors, default: the last one opened, else the bundled one)",
+    )
     parser.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
@@ -201,7 +205,8 @@ def _quiet_offscreen_notices() -> None:
 
 def _apply_arguments(args: argparse.Namespace, state: AppState) -> None:
     """Command-line values win over remembered ones (all checked by parse_args)."""
-    state.update(model_path=None if args.model is None else str(args.model))
+    if args.model is not None:  # else the model remembered from the last session (or the bundled one)
+        state.update(model_path=str(args.model))
     if args.no_evidence:
         state.update(evidence=False)
     if args.backend is not None:

@@ -1,6 +1,9 @@
 """The menus and keyboard shortcuts of the main window (File, Camera, Playback, View, Help).
 
 They act on AppState directly and on everything else through `MenuHandlers`, so this module knows no window.
+Shortcuts are application-wide: they work wherever focus is (app/shortcuts.py keeps text fields from eating them).
+The Backend menu greys out the backends that cannot run here, with the reason as tooltip (asked of the engine
+without loading torch, when the menu first opens).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings
+from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
@@ -24,7 +27,8 @@ from engine.views import LAYOUTS
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.png *.jpg *.jpeg *.bmp);;All files (*)"
 SHORTCUTS = """<table>
 <tr><td>Space</td><td>play / pause</td></tr>
-<tr><td>Left / Right</td><td>previous / next frame</td></tr>
+<tr><td>Left / Right</td><td>previous / next frame (held: frame after frame)</td></tr>
+<tr><td>Home / End</td><td>first / last frame</td></tr>
 <tr><td>Ctrl+O</td><td>open a video or image (or drop a file on the window)</td></tr>
 <tr><td>Ctrl+S / Ctrl+Shift+S</td><td>save a snapshot (to the snapshot folder / choose where)</td></tr>
 <tr><td>Ctrl+E</td><td>export the open video as an explained video</td></tr>
@@ -44,6 +48,8 @@ class MenuHandlers:
     toggle_play: Callable[[], object]
     step: Callable[[int], object]  # frames forward (+) or back (-)
     save_evidence: Callable[[], object] | None = None  # the evidence timeline's rows as CSV (asks where)
+    first_frame: Callable[[], object] = lambda: None
+    last_frame: Callable[[], object] = lambda: None
 
 
 def build(window: QMainWindow, state: AppState, store: QSettings, handlers: MenuHandlers) -> dict[str, QAction]:
@@ -55,6 +61,7 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
         action = QAction(text, window)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         action.triggered.connect(lambda _checked=False: slot())
         menu.addAction(action)
         actions[name] = action
@@ -69,13 +76,9 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
         lambda: handlers.open_source(state.last_file) if state.last_file else None,
     )
     add(file_menu, "open_model", "Open &model...", lambda: _open_model(window, state))
-    _radio_menu(
-        _menu(file_menu.addMenu("&Backend")),
-        BACKEND_CHOICES,
-        lambda: state.backend,
-        lambda name: state.update(backend=name),
-        window,
-    )
+    backend_menu = _menu(file_menu.addMenu("&Backend"))
+    _radio_menu(backend_menu, BACKEND_CHOICES, lambda: state.backend, lambda name: state.update(backend=name), window)
+    backend_menu.aboutToShow.connect(lambda: _grey_out_unavailable(backend_menu))
     file_menu.addSeparator()
     add(file_menu, "snapshot", "&Save snapshot", lambda: handlers.save_snapshot(None), "Ctrl+S")
     add(file_menu, "snapshot_as", "Save snapshot &as...", lambda: _snapshot_as(window, store, handlers), "Ctrl+Shift+S")
@@ -92,12 +95,17 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
     add(playback, "play", "&Play / pause", handlers.toggle_play, "Space")
     add(playback, "previous", "P&revious frame", lambda: handlers.step(-1), "Left")
     add(playback, "next", "&Next frame", lambda: handlers.step(+1), "Right")
+    add(playback, "first", "&First frame", handlers.first_frame, "Home")
+    add(playback, "last", "&Last frame", handlers.last_frame, "End")
 
     view = _menu(menu_bar.addMenu("&View"))
     for number, name in enumerate(LAYOUTS, start=1):
         add(view, f"layout_{name}", LAYOUT_TITLES[name], partial(state.update, layout=name), f"Ctrl+{number}")
     add(view, "box", "&Box around the mask", lambda: state.update(show_box=not state.show_box), "Ctrl+B")
     _radio_menu(_menu(view.addMenu("&Fill")), FILLS, lambda: state.fill, lambda name: state.update(fill=name), window)
+    view.addSeparator()
+    _toggle(view, actions, state, "steady_class", "&Steady auto class", STEADY_CLASS_TIP)
+    _toggle(view, actions, state, "smooth_mask", "S&mooth mask over time", SMOOTH_MASK_TIP)
 
     help_menu = _menu(menu_bar.addMenu("&Help"))
     add(
@@ -107,6 +115,43 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
         lambda: QMessageBox.information(window, "Keyboard shortcuts", SHORTCUTS),
     )
     return actions
+
+
+STEADY_CLASS_TIP = (
+    "In Auto, the class explained changes only when another leads it clearly (by 0.1) on 3 frames in a row, "
+    "instead of following the top prediction frame by frame"
+)
+SMOOTH_MASK_TIP = "The mask is averaged with the last one while playing (half each): steadier, about a frame behind"
+
+
+def _toggle(menu: QMenu, actions: dict[str, QAction], state: AppState, name: str, text: str, tip: str) -> None:
+    """A checkable entry bound to a flag of AppState, both ways."""
+    action = QAction(text, menu)
+    action.setCheckable(True)
+    action.setChecked(bool(getattr(state, name)))
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
+    action.toggled.connect(lambda checked: state.update(**{name: checked}))
+    state.subscribe(lambda changed: action.setChecked(bool(getattr(state, name))) if name in changed else None)
+    menu.setToolTipsVisible(True)
+    menu.addAction(action)
+    actions[name] = action
+
+
+def _grey_out_unavailable(menu: QMenu) -> None:
+    """Backends that cannot run here are greyed out with the reason as tooltip (checked once: installing a
+    runtime takes a restart anyway)."""
+    if menu.property("availability_shown"):
+        return
+    from engine.api import backend_availability  # torch-free (runtime imports only)
+
+    availability = backend_availability()
+    menu.setToolTipsVisible(True)
+    for action in menu.actions():
+        ok, reason = availability.get(action.text(), (True, ""))
+        action.setEnabled(ok)
+        action.setToolTip(reason if ok else f"cannot run here: {reason}")
+    menu.setProperty("availability_shown", True)
 
 
 def _menu(menu: QMenu | None) -> QMenu:

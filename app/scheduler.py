@@ -16,6 +16,11 @@ The live pipeline, staged so that two CPU cores do two things at once (issue 13)
 - `_show` makes the mask and the views at that size and hands them over at once;
 - the evidence check (two more black-box passes) runs in the EvidenceStream's thread on the newest explained frame,
   about ten times a second, and reports separately (`evidence_ready`): it never holds a mask back.
+
+Steady over time (engine.temporal, as engine/sequence.py does for `engine render`): while playing, "auto" explains
+the class SteadyClass holds and the model's masks pass through a MaskSmoother (the pipeline's `mask_filter`), each
+when its setting is on. Both start afresh on a seek, another source, model or class; a frame explained again (a
+setting changed while paused) keeps the held class and is not averaged with itself.
 Offline work (the app's export, `engine render`) still computes everything for every frame at full size.
 """
 
@@ -36,8 +41,9 @@ from app.read_ahead import ReadAhead
 from app.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
 from app.stats import RateMeter
 from engine.contract import AUTO, ClassInfo, Evidence, Explanation
-from engine.errors import SaliencyError, UnknownClassError, VideoError
+from engine.errors import BackendUnavailableError, SaliencyError, UnknownClassError, VideoError
 from engine.paths import DEMO_CLIP
+from engine.temporal import MaskSmoother, Steadiness, SteadyClass
 
 if TYPE_CHECKING:
     from engine.api import EvidenceStream, Explainer, PreparedFrame
@@ -99,6 +105,7 @@ class Outlets:
     model_loading: Callable[[str], None]
     model_ready: Callable[[ModelInfo], None]
     model_failed: Callable[[str], None]
+    backend_failed: Callable[[str], None]  # a backend asked for by name cannot run (instead of model_failed)
     playback_ended: Callable[[], None]  # the end of a file, not looping
     error: Callable[[str], None]  # anything else that went wrong; the scheduler goes on
     evidence_ready: Callable[[Evidence], None] = lambda evidence: None  # from the evidence stream's thread
@@ -139,6 +146,9 @@ class Scheduler:
         self.params = ExplainParams()
         self.playing = False
         self._current: Frame | None = None  # the last frame read (explained again when a setting changes)
+        self._holder: SteadyClass | None = None  # "auto"'s class over playback frames (params.steady_class)
+        self._smoother: MaskSmoother | None = None  # the mask over playback frames (params.smooth_mask)
+        self._set_steadiness(self.params)
         self._pacing = PlaybackClock()
         self._last_error = ""
         self.drops = Drops()
@@ -206,6 +216,8 @@ class Scheduler:
         if requests.params is not None:
             redo = requests.params != self.params
             framing_changed = _framing(requests.params) != _framing(self.params)
+            if _steadiness_changed(self.params, requests.params) or framing_changed:
+                self._set_steadiness(requests.params)  # (another region or aspect: another picture to follow)
             self.params = requests.params
             if framing_changed:
                 self._prepare_ahead()  # frames read ahead were cut and padded for the old region
@@ -213,6 +225,7 @@ class Scheduler:
             self._open(requests.source)
         if requests.model is not None:
             self._build_explainer(requests.model)
+            self._reset_steadiness()
             redo = True
         if requests.view_size is not None and requests.view_size != self.view_size:
             self.view_size = requests.view_size
@@ -223,6 +236,7 @@ class Scheduler:
         source, reader = self.source, self.reader
         if requests.seek is not None and source is not None and reader is not None and source.seekable:
             self._check_source()
+            self._reset_steadiness()  # the frame no longer follows the last one
             self._show(reader.seek(self._clamp(requests.seek)))
             self._pacing.restart()
         elif self.playing and reader is not None and requests.source is None:
@@ -253,6 +267,7 @@ class Scheduler:
             return
         self._close_source()
         self._current = None
+        self._reset_steadiness()
         self.source = source
         self.reader = ReadAhead(source) if source.kind == "video" and source.seekable else source
         self._prepare_ahead()
@@ -315,11 +330,12 @@ class Scheduler:
             if self.loop and self.source is not None and self.source.seekable:
                 frame = source.seek(0)
                 self._pacing.restart()
+                self._reset_steadiness()
             else:
                 self.playing = False
                 self.out.playback_ended()
                 return
-        self._show(frame)
+        self._show(frame, follows=True)
 
     def _keep_time(self, reader: FrameSource | ReadAhead) -> bool:
         """Real-time playback: pass over the frames we are late for, wait for the ones that are early. False when
@@ -341,6 +357,9 @@ class Scheduler:
             explainer = self._load_explainer(spec, self.params)
         except ImportError as error:
             self.out.model_failed(f"The engine cannot be loaded: {error}")
+            return
+        except BackendUnavailableError as error:
+            (self.out.model_failed if spec.backend == "auto" else self.out.backend_failed)(str(error))
             return
         except SaliencyError as error:
             self.out.model_failed(str(error))
@@ -393,22 +412,17 @@ class Scheduler:
         params = self.params
         return explainer.prepare(image, self.view_size, region=params.region, aspect=params.aspect, fill=params.fill)
 
-    def _show(self, frame: Frame) -> None:
+    def _show(self, frame: Frame, follows: bool = False) -> None:
         """Explain `frame` (when a model is loaded): the mask and the views now, handed to the GUI at once; the
-        evidence check offered to its stream, which does it when it is free."""
+        evidence check offered to its stream, which does it when it is free. `follows`: the frame comes right
+        after the last one shown (playback), so the class held and the mask average go on from it."""
         self._current = frame
         explanation = None
         explainer = self.explainer
         if explainer is not None:
             params = self.params
             try:
-                explanation = explainer.explain_prepared(
-                    self._prepared(frame, explainer),
-                    params.target,
-                    fill=params.fill,
-                    opacity=params.opacity,
-                    evidence=False,
-                )
+                explanation = self._explain(explainer, frame, follows)
             except UnknownClassError as error:  # e.g. a class index the newly loaded model does not have
                 self.params = replace(params, target=AUTO)
                 self._report(f"{error}; explaining the top prediction instead")
@@ -432,6 +446,49 @@ class Scheduler:
         self._last_error = ""
         self.stats.dropped = self.drops.total(self.source.dropped if self.source is not None else 0)
 
+    def _explain(self, explainer: Explainer, frame: Frame, follows: bool) -> Explanation:
+        """The frame explained for the class "auto" holds (or the one chosen), its mask through the average."""
+        params, holder, smoother = self.params, self._holder, self._smoother
+        if smoother is not None and not follows:
+            smoother.reset()  # a frame explained again is not averaged with itself
+        held = holder.held if holder is not None else None
+        prepared = self._prepared(frame, explainer)
+
+        def explain(target: int) -> Explanation:
+            return explainer.explain_prepared(
+                prepared,
+                target,
+                fill=params.fill,
+                opacity=params.opacity,
+                evidence=False,
+                mask_filter=None if smoother is None else self._smoothed,
+            )
+
+        explanation = explain(params.target if held is None else held)
+        if holder is not None and (follows or held is None):
+            shown = holder.update(explanation.top5)
+            if shown != explanation.target:  # the class changed on this frame (rare by design): explain it again
+                explanation = explain(shown)
+        return explanation
+
+    def _smoothed(self, masks: np.ndarray, classes: list[int]) -> np.ndarray:
+        """The pipeline's mask_filter: the model's low-resolution masks through the average over time."""
+        smoother = self._smoother
+        assert smoother is not None
+        return np.stack([smoother.update(mask, key) for mask, key in zip(masks, classes, strict=True)])
+
+    def _set_steadiness(self, params: ExplainParams) -> None:
+        """The class holder and the mask average for these settings, started afresh (the holder only in "auto")."""
+        steadiness = Steadiness(steady_class=params.steady_class)
+        self._holder = steadiness.class_holder() if params.target == AUTO else None
+        self._smoother = steadiness.mask_smoother() if params.smooth_mask else None
+
+    def _reset_steadiness(self) -> None:
+        if self._holder is not None:
+            self._holder.reset()
+        if self._smoother is not None:
+            self._smoother.reset()
+
     def _report(self, message: str) -> None:
         """Errors repeat frame after frame: the user hears each one once."""
         if message != self._last_error:
@@ -442,6 +499,11 @@ class Scheduler:
 def _framing(params: ExplainParams) -> tuple[object, ...]:
     """What `prepare` does with a frame depends on (frames prepared ahead with other values are prepared again)."""
     return params.region, params.aspect, params.fill if params.aspect == "pad" else None
+
+
+def _steadiness_changed(old: ExplainParams, new: ExplainParams) -> bool:
+    """Another class, or the steadiness switched on or off: the class held and the mask average start afresh."""
+    return (old.target, old.steady_class, old.smooth_mask) != (new.target, new.steady_class, new.smooth_mask)
 
 
 def _first_camera_or_demo() -> tuple[FrameSource, str]:

@@ -30,7 +30,11 @@ PERSISTENT = (
     "loop",
     "aspect",
     "caption",
+    "model_path",
+    "steady_class",
+    "smooth_mask",
 )
+_FLAGS = ("show_box", "evidence", "loop", "caption", "steady_class", "smooth_mask")
 
 
 @dataclass
@@ -50,6 +54,9 @@ class AppState:
     show_box: bool = False
     evidence: bool = True
     caption: bool = True  # the class and its three probabilities written on snapshots and exports
+    # steady over time (engine.temporal; defaults chosen from its measurements)
+    steady_class: bool = True  # "auto" holds its class until another leads clearly for a few frames
+    smooth_mask: bool = True  # the mask is averaged over consecutive frames
     # the player
     source_label: str = ""  # "camera 0", "box.mp4", ...
     source_kind: str = ""  # "camera" | "video" | "image" | ""
@@ -60,6 +67,7 @@ class AppState:
     loop: bool = True
     last_file: str = ""
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
+    _restored: set[str] = field(default_factory=set, repr=False, compare=False)  # remembered values not changed since
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(changed_field_names)` after every update; returns a function that unsubscribes."""
@@ -74,6 +82,7 @@ class AppState:
             if getattr(self, name) != value:
                 setattr(self, name, value)
                 changed.add(name)
+        self._restored -= changed
         if changed:
             for listener in list(self._listeners):
                 listener(changed)
@@ -107,22 +116,31 @@ class AppState:
 
     # -- settings -----------------------------------------------------------------------------------------------
     def to_settings(self) -> dict[str, Any]:
-        """The remembered values; the target as "auto" or its index, as every version has written it."""
+        """The remembered values; the target as "auto" or its index, as every version has written it; the
+        bundled model as ""."""
         values = {name: getattr(self, name) for name in PERSISTENT}
         values["target"] = "auto" if self.target == AUTO else self.target
+        values["model_path"] = self.model_path or ""
         return values
 
     def apply_settings(self, stored: Mapping[str, Any]) -> list[str]:
-        """Take remembered values; a value that does not validate is skipped (and named in the result)."""
-        rejected = []
+        """Take remembered values; a value that does not validate is skipped (and named in the result). The
+        values taken count as restored (`is_restored`) until they change."""
+        rejected, taken = [], set()
         for name in PERSISTENT:
             if name not in stored:
                 continue
             try:
                 self.update(**{name: _from_stored(name, stored[name])})
+                taken.add(name)
             except (TypeError, ValueError):
                 rejected.append(name)
+        self._restored |= taken
         return rejected
+
+    def is_restored(self, name: str) -> bool:
+        """Whether `name` still holds the value remembered from the last session (not chosen in this one)."""
+        return name in self._restored
 
 
 def _validate(name: str, value: Any) -> Any:
@@ -158,7 +176,7 @@ def _validate(name: str, value: Any) -> Any:
 
 def _from_stored(name: str, value: Any) -> Any:
     """QSettings hands back strings from INI files: turn them back into the field's type."""
-    if name in ("show_box", "evidence", "loop", "caption"):
+    if name in _FLAGS:
         if isinstance(value, str):
             if value.lower() not in ("true", "false"):
                 raise ValueError(value)
@@ -168,6 +186,8 @@ def _from_stored(name: str, value: Any) -> Any:
         return AUTO if value in (None, "", "auto") else int(value)
     if name == "opacity":
         return float(value)
+    if name == "model_path":
+        return str(value) if value else None
     return str(value)
 
 

@@ -59,3 +59,15 @@ def process_age() -> float:
 
 
 _IMPORTED = time.perf_counter()
+
+
+class LatencyMeter:
+    """From reading a frame to its explanation, counted only for frames shown while playing: a paused frame that is
+    explained again (a setting changed) keeps the time it was read, and its "latency" would grow while paused."""
+
+    def __init__(self) -> None:
+        self.ms: float | None = None  # the last one measured while playing
+
+    def record(self, captured_at: float, done_at: float, playing: bool) -> None:
+        if playing:
+            self.ms = (done_at - captured_at) * 1000.0

@@ -11,7 +11,7 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from app import extra_menus, menus, recent, settings
+from app import extra_menus, menus, recent, settings, shortcuts
 from app.controller import Controller
 from app.export import Exporter
 from app.mailbox import SourceSpec
@@ -19,10 +19,10 @@ from app.region import frame_region, region_text
 from app.scheduler import FrameResult, ModelInfo, SourceInfo
 from app.snapshot import snapshot_image, write_png
 from app.state import AppState
-from app.stats import RateMeter
+from app.stats import LatencyMeter, RateMeter
 from app.timeline_keeper import TimelineKeeper
 from app.widgets.class_picker import ClassPicker, TopPredictions
-from app.widgets.evidence import EvidencePanel
+from app.widgets.evidence import EvidencePanel, target_note
 from app.widgets.help_dialog import FrameNumbers, HelpDialog
 from app.widgets.player_bar import PlayerBar
 from app.widgets.region_select import RegionSelector
@@ -47,7 +47,7 @@ class MainWindow(QMainWindow):
         self.state = state
         self.store = store
         self.worker = worker or PipelineWorker()
-        self.controller = Controller(state, self.worker, self)
+        self.controller = Controller(state, self.worker, self, save=lambda: settings.save_state(store, state))
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.timeline_keeper = TimelineKeeper(state, self.worker, self)
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
+        self.latency = LatencyMeter()
         self.latest_evidence: Evidence | None = None
         self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
@@ -65,11 +66,14 @@ class MainWindow(QMainWindow):
             self.player.toggle_play,
             self.player.step,
             save_evidence=self.timeline_keeper.save_csv,
+            first_frame=self.player.go_to_start,
+            last_frame=self.player.go_to_end,
         )
         self.menu_actions = menus.build(self, state, store, handlers)
         extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help)
         self.menu_actions.update(extra_menus.build(self, state, store, extras))
         self.help_dialog: HelpDialog | None = None
+        shortcuts.install(self, self.grid, self.class_picker)
         self._connect()
         self.setAcceptDrops(True)
         self.setWindowTitle("Live saliency explainer")
@@ -135,7 +139,7 @@ class MainWindow(QMainWindow):
         self.player.seek_requested.connect(self.seek)
         self.class_picker.not_found.connect(self.status.show_error)
         self.controller.message.connect(self.status.show_info)
-        self.controller.notice.connect(lambda text: self.status.show_info(text, 20000))
+        self.controller.notice.connect(self.status.show_note)
         self.exporter.message.connect(lambda text: self.status.show_info(text, 20000))
         self.exporter.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
@@ -214,6 +218,7 @@ class MainWindow(QMainWindow):
         explanation = result.explanation
         self.grid.show_result(result.frame, explanation, self.state.show_box)
         if explanation is not None:
+            self.latency.record(result.captured_at, result.done_at, self.state.playing)
             self.top5.show_predictions(explanation.top5, explanation.target)
             self._show_evidence()
         self.shown.tick()
@@ -233,6 +238,7 @@ class MainWindow(QMainWindow):
         if result is None or result.explanation is None:
             return
         explanation = result.explanation
+        self.evidence.show_note(target_note(explanation, self.state.target != AUTO, self.state.is_restored("target")))
         mode = "auto" if self.state.target == AUTO else "chosen"
         text = f"Explaining: {explanation.target_name} ({explanation.target}, {mode})"
         if not self.state.evidence:
@@ -249,11 +255,7 @@ class MainWindow(QMainWindow):
         self.evidence.show_evidence(text, probabilities, age)
 
     def _update_rates(self) -> None:
-        result = self.current_result
-        latency = None
-        if result is not None and result.explanation is not None:
-            latency = (result.done_at - result.captured_at) * 1000.0
-        self.status.show_rates(self.shown.rate(), self.worker.stats, latency)
+        self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
 
     def _on_model_ready(self, info: ModelInfo) -> None:
         self.status.show_model(info.description, info.backend, info.backend_reason)

@@ -23,6 +23,7 @@ class PipelineWorker(QThread):
     model_loading = pyqtSignal(str)
     model_ready = pyqtSignal(object)  # ModelInfo
     model_failed = pyqtSignal(str)
+    backend_failed = pyqtSignal(str)  # a backend asked for by name cannot run here (no model is loaded)
     playback_ended = pyqtSignal()  # the end of a file, not looping
     error = pyqtSignal(str)  # anything else that went wrong; the worker goes on
     evidence_ready = pyqtSignal(object)  # Evidence: the live check of a frame shown a moment ago
@@ -39,6 +40,7 @@ class PipelineWorker(QThread):
             model_loading=self.model_loading.emit,
             model_ready=self.model_ready.emit,
             model_failed=self.model_failed.emit,
+            backend_failed=self.backend_failed.emit,
             playback_ended=self.playback_ended.emit,
             error=self.error.emit,
             evidence_ready=self.evidence_ready.emit,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.contract import ASPECTS, AUTO, FILLS, VIEWS, ClassInfo, Evidence, Explanation
-from engine.explainer import Explainer
+from engine.explainer import Explainer, backend_availability
 from engine.framing import full_resolution
 from engine.live import EvidenceStream
 from engine.pipeline_host import PreparedFrame
@@ -31,6 +31,7 @@ __all__ = [
     "AUTO",
     "FILLS",
     "VIEWS",
+    "backend_availability",
     "ClassInfo",
     "Evidence",
     "EvidenceStream",

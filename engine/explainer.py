@@ -19,6 +19,7 @@ Errors: ModelFileError, BlackBoxMismatchError, BackendUnavailableError, UnknownC
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -96,10 +97,40 @@ def plan_runtime(choice: str) -> RuntimePlan:
         if not ok:
             raise BackendUnavailableError(f"the {choice} backend cannot run here: {reason}")
         return RuntimePlan(True, choice, f"asked for {choice}: {reason}")
+    if choice in ("tensorrt", "torch-cuda"):  # say it now, before torch loads (seconds) only to find out
+        ok, reason = quick_availability(choice)
+        if not ok:
+            raise BackendUnavailableError(f"the {choice} backend cannot run here: {reason}")
     if choice == "auto" and nvidia_gpu_count() == 0:
         name, reason = preferred_cpu_runner()
         return RuntimePlan(True, name, f"{name}: {reason}; no tensorrt / torch-cuda (the CUDA driver sees no GPU)")
     return RuntimePlan(False, choice, "")
+
+
+def quick_availability(choice: str) -> tuple[bool, str]:
+    """(can run here, why) for a backend choice, without importing torch or TensorRT (for menus and a fast refusal):
+    whether the runtime is installed and the CUDA driver sees a GPU. A True may still fail at set-up (a TensorRT
+    that does not start, a model that does not build): the Explainer says so then."""
+    if choice == "auto":
+        return True, "the best backend that runs here"
+    if choice in RUNNER_NAMES:
+        return runner_availability(choice)
+    if importlib.util.find_spec("torch") is None:
+        return False, "PyTorch is not installed"
+    if choice == "torch-cpu":
+        return True, "PyTorch on the CPU (the FP32 reference; slow)"
+    if choice == "tensorrt":
+        spec = importlib.util.find_spec("tensorrt")
+        if spec is None or spec.origin is None:  # (only the type stubs: an empty namespace package)
+            return False, "TensorRT is not installed (pip install tensorrt)"
+    if nvidia_gpu_count() == 0:
+        return False, "no NVIDIA GPU: the CUDA driver sees none"
+    return True, f"{choice} on the NVIDIA GPU"
+
+
+def backend_availability() -> dict[str, tuple[bool, str]]:
+    """Every backend choice -> (can run here, why), torch-free (`quick_availability`)."""
+    return {choice: quick_availability(choice) for choice in BACKEND_CHOICES}
 
 
 class Explainer(Closing):
@@ -254,14 +285,17 @@ class Explainer(Closing):
         fill: str | None = None,
         opacity: float | None = None,
         evidence: bool | None = None,
+        mask_filter: MaskFilter | None = None,
     ) -> Explanation:
-        """One prepared frame: the views at the size it was prepared for; evidence now only if asked."""
+        """One prepared frame: the views at the size it was prepared for; evidence now only if asked. `mask_filter`:
+        as in `explain_batch` (the app's live loop: the average over time)."""
         explanation = self.pipeline.run(
             [prepared],
             [self.resolve(target)],
             fill=self.fill if fill is None else fill,
             opacity=self.opacity if opacity is None else float(opacity),
             evidence=self.evidence_on if evidence is None else bool(evidence),
+            mask_filter=mask_filter,
         )[0]
         return explanation if prepared.content is None else unpad(explanation, prepared.content)
 

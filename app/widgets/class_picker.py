@@ -1,12 +1,13 @@
 """ClassPicker: the target class, from a searchable list of the black box's classes ("Auto" first), and the
-black box's top-5 on the current frame as buttons that make one the target. Bound to AppState.target."""
+black box's top-5 on the current frame as buttons that make one the target. Bound to AppState.target. A class
+remembered from the last session says so (it may mean nothing on today's video)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
-from PyQt6.QtWidgets import QGroupBox, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 from superqt import QSearchableComboBox
 
 from app.state import AppState
@@ -22,6 +23,7 @@ def class_text(info: ClassInfo) -> str:
 
 class ClassPicker(QGroupBox):
     not_found = pyqtSignal(str)  # the user typed something no class matches
+    picked = pyqtSignal()  # the user chose a class (Enter or a click in the list): the search is done
 
     def __init__(self, state: AppState, classes: Sequence[ClassInfo], parent: QWidget | None = None) -> None:
         super().__init__("Target class", parent)
@@ -29,10 +31,16 @@ class ClassPicker(QGroupBox):
         self.combo = QSearchableComboBox()
         self.combo.setMaxVisibleItems(20)
         self.combo.setToolTip("Type part of a class name (e.g. 'tabby') or its index; Enter picks the first match")
+        self.restored_label = QLabel("")
+        self.restored_label.setStyleSheet("color: #c07000;")
+        self.restored_label.setWordWrap(True)
+        self.restored_label.setToolTip("The class chosen last time; pick Auto or another class for this video")
         layout = QVBoxLayout(self)
         layout.addWidget(self.combo)
+        layout.addWidget(self.restored_label)
         self.set_classes(classes)
         self.combo.currentIndexChanged.connect(self._on_index_changed)
+        self.combo.activated.connect(lambda _row: self.picked.emit())
         line_edit = self.combo.lineEdit()
         assert line_edit is not None
         line_edit.returnPressed.connect(self._accept_typed_text)
@@ -69,6 +77,7 @@ class ClassPicker(QGroupBox):
         self.combo.setCurrentIndex(row)
         self._on_index_changed(row)
         self._show_target()  # the edit shows the full name, not what was typed
+        self.picked.emit()
 
     def _on_state(self, changed: set[str]) -> None:
         if "target" in changed:
@@ -79,6 +88,9 @@ class ClassPicker(QGroupBox):
         with QSignalBlocker(self.combo):
             self.combo.setCurrentIndex(max(row, 0))
             self.combo.setEditText(self.combo.itemText(max(row, 0)))
+        restored = row > 0 and self.state.is_restored("target")
+        self.restored_label.setText(f"restored from last session: {self.combo.itemText(row)}" if restored else "")
+        self.restored_label.setVisible(restored)
 
 
 class TopPredictions(QGroupBox):

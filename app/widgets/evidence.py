@@ -12,6 +12,9 @@ from collections.abc import Mapping
 
 from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWidget
 
+from engine.contract import Explanation
+
+BARELY_SEEN = 0.01  # a chosen class the black box gives less than this on the frame: its mask means little
 ROWS = (("frame", "frame"), ("preserved", "preserved \u03a6(X, M)"), ("destroyed", "destroyed \u03a6(X, 1\u2212M)"))
 _SCALE = 1000  # progress bars count integers
 
@@ -35,6 +38,11 @@ class EvidencePanel(QGroupBox):
         self.age_label = QLabel("")
         self.age_label.setStyleSheet("color: grey;")
         grid.addWidget(self.age_label, len(ROWS) + 1, 0, 1, 2)
+        self.note_label = QLabel("")
+        self.note_label.setStyleSheet("color: #c07000;")
+        self.note_label.setWordWrap(True)
+        self.note_label.setVisible(False)
+        grid.addWidget(self.note_label, len(ROWS) + 2, 0, 1, 2)
         self.setToolTip("A good mask keeps the class on the preserved view and removes it from the destroyed one")
 
     def show_evidence(self, target_text: str, probabilities: Mapping[str, float] | None, age: str = "") -> None:
@@ -50,6 +58,24 @@ class EvidencePanel(QGroupBox):
             bar.setValue(round(probability * _SCALE))
             bar.setFormat(f"{probability:.3f}")
 
+    def show_note(self, text: str) -> None:
+        """A warning under the bars ("" hides it): e.g. the target is a class the black box barely sees."""
+        self.note_label.setText(text)
+        self.note_label.setVisible(bool(text))
+
     def values(self) -> dict[str, str]:
         """What the bars say, as text (for tests and screen readers)."""
         return {key: bar.format() for key, bar in self.bars.items()}
+
+
+def target_note(explanation: Explanation, chosen: bool, restored: bool) -> str:
+    """What to know about a chosen target: that it is the one remembered from the last session, and that the black
+    box barely sees it on this frame (then preserving or destroying it shows little). Nothing in "auto"."""
+    if not chosen:
+        return ""
+    name = explanation.target_name
+    notes = [f"restored from last session: {name}"] if restored else []
+    probability = explanation.target_probability
+    if probability < BARELY_SEEN:
+        notes.append(f"the classifier barely sees '{name}' here ({probability * 100:.1f}%): the mask means little")
+    return "; ".join(notes)

@@ -1,16 +1,18 @@
 """StatusBar: model and black box, backend, fps (shown / explained), latency per frame, frames dropped; and
-messages (errors stay longer and in red)."""
+messages (errors stay longer and in red; notes stay long enough to be read: passing messages wait behind them)."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 
+from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.scheduler import WorkerStats
 
 _ERROR_PRECEDENCE_S = 8.0
+NOTE_HOLD_S = 8.0  # a note (e.g. "No webcam...; playing the demo clip") is not covered by passing messages sooner
 
 
 class StatusBar(QStatusBar):
@@ -28,13 +30,40 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(label)
         self.last_message = ""
         self._error_shown_at = -1e9
+        self._note_until = -1e9
+        self._waiting: tuple[str, int] | None = None  # the newest passing message that came while a note was read
+        self._after_note = QTimer(self)
+        self._after_note.setSingleShot(True)
+        self._after_note.timeout.connect(self._show_waiting)
         self.recent: deque[str] = deque(maxlen=12)
 
     def show_info(self, text: str, timeout_ms: int = 6000) -> None:
-        """A passing note; it does not cover an error shown in the last few seconds."""
+        """A passing message; it does not cover an error shown in the last few seconds, and waits while a note is
+        being read (only the newest waits)."""
         self._remember(text)
         if time.monotonic() - self._error_shown_at < _ERROR_PRECEDENCE_S:
             return
+        remaining = self._note_until - time.monotonic()
+        if remaining > 0:
+            self._waiting = (text, timeout_ms)
+            self._after_note.start(int(remaining * 1000) + 1)
+            return
+        self._display(text, timeout_ms)
+
+    def show_note(self, text: str, timeout_ms: int = 30000) -> None:
+        """Something to know that must be read: passing messages do not cover it for NOTE_HOLD_S seconds."""
+        self._remember(text)
+        if time.monotonic() - self._error_shown_at < _ERROR_PRECEDENCE_S:
+            return
+        self._display(text, timeout_ms)
+        self._note_until = time.monotonic() + NOTE_HOLD_S
+
+    def _show_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and time.monotonic() - self._error_shown_at >= _ERROR_PRECEDENCE_S:
+            self._display(*waiting)
+
+    def _display(self, text: str, timeout_ms: int) -> None:
         self.setStyleSheet("")
         self.last_message = text
         self.showMessage(text, timeout_ms)

@@ -122,3 +122,35 @@ def test_auto_asks_the_driver_about_gpus_without_torch(monkeypatch) -> None:
         assert nvidia_gpu_count() == 0
     finally:
         nvidia_gpu_count.cache_clear()
+
+
+def test_which_backends_can_run_is_known_without_torch() -> None:
+    """The app's Backend menu asks this: every choice, with a reason; a GPU backend that cannot run is refused before
+    torch loads (a saved `tensorrt` on a machine without it fails in a moment, not after seconds of torch)."""
+    code = """
+import json, sys
+from engine.api import backend_availability
+from engine.errors import BackendUnavailableError
+from engine.explainer import plan_runtime
+report = backend_availability()
+refused = {}
+for name in ("tensorrt", "torch-cuda"):
+    try:
+        plan_runtime(name)
+    except BackendUnavailableError as error:
+        refused[name] = str(error)
+print(json.dumps({"torch": "torch" in sys.modules, "report": report, "refused": refused}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT)
+    answer = json.loads(done.stdout)
+    assert not answer["torch"]
+    from engine.contract import BACKEND_CHOICES
+
+    report = answer["report"]
+    assert list(report) == list(BACKEND_CHOICES) and all(reason for _ok, reason in report.values())
+    assert report["auto"][0] and report["onnxruntime"][0] == runner_availability("onnxruntime")[0]
+    for name, (ok, reason) in report.items():
+        if name in ("tensorrt", "torch-cuda") and not ok:
+            assert answer["refused"][name] == f"the {name} backend cannot run here: {reason}"
+    if nvidia_gpu_count() == 0:
+        assert not report["torch-cuda"][0] and "no NVIDIA GPU" in report["torch-cuda"][1]
