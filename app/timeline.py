@@ -36,6 +36,7 @@ class TimelineKey:
     target: int  # the class explained on every frame (never AUTO: "auto" is resolved to a class first)
     fill: str  # what replaces removed pixels in the preserved and destroyed views (their probabilities change)
     model: int  # counts the models loaded: another model, other numbers
+    aspect: str = "stretch"  # a wide frame stretched or padded to the model's input: other numbers
 
 
 def live_record(index: int, fps: float, explanation: Explanation) -> FrameRecord:

@@ -72,6 +72,8 @@ class TimelineKeeper(QObject):
         source, explanation = self._source, result.explanation
         if source is None or result.generation != source.generation or explanation is None:
             return
+        if self.state.region is not None:  # a region's numbers are not the whole frame's: the timeline's are
+            return
         self._shown_class = explanation.target
         self.hold()
         if self.state.target == AUTO and (self._auto_class is None or not self.state.playing):
@@ -125,7 +127,7 @@ class TimelineKeeper(QObject):
         source, model, target = self._source, self._model, self.target()
         key = None
         if source is not None and model is not None and target is not None:
-            key = TimelineKey(source.path, target, self.state.fill, self._models_loaded)
+            key = TimelineKey(source.path, target, self.state.fill, self._models_loaded, self.state.aspect)
         count = (source.frame_count or 0) if source is not None else 0
         self.timeline.select(key, count, source.fps if source is not None else 25.0)
         self._start_pass()
@@ -143,7 +145,7 @@ class TimelineKeeper(QObject):
         if self.explainer_pass is None:
             self.explainer_pass = TimelinePass(self._record.emit, self._done.emit, self._error.emit)
             self.hold()
-        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete)
+        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete, aspect=key.aspect)
         self.explainer_pass.start(job)
 
     # -- when the pass may run ----------------------------------------------------------------------------------
@@ -166,7 +168,7 @@ class TimelineKeeper(QObject):
     def _on_state(self, changed: set[str]) -> None:
         if "target" in changed:
             self._auto_class = None  # in "auto", the next frame shown decides
-        if changed & {"target", "fill"}:
+        if changed & {"target", "fill", "aspect"}:
             self._select()
         elif "evidence" in changed:
             self._start_pass()
@@ -199,7 +201,7 @@ class TimelineKeeper(QObject):
 
     def _on_evidence(self, evidence: Evidence) -> None:
         source = self._source
-        if source is None or evidence.tag != source.generation:
+        if source is None or evidence.tag != source.generation or self.state.region is not None:
             return
         if self.timeline.add_evidence(evidence.frame_index, evidence.target, evidence.probabilities):
             self.changed.emit()

@@ -56,6 +56,7 @@ class PassJob:
     model: ModelChoice
     skip: frozenset[int] = field(default_factory=frozenset)  # frames whose rows are complete already
     steadiness: Steadiness = LIVE_STEADINESS
+    aspect: str = "stretch"  # as the live view explains the whole frame (engine.framing)
 
 
 def build_pass_explainer(model: ModelChoice) -> Explainer:
@@ -220,4 +221,4 @@ class TimelinePass(Closing):
         if not self._current(job):
             return None
         self._explainer.fill = job.fill  # the fill of the job's rows (the Explainer's setting for every call)
-        return SequenceExplainer(self._explainer, job.target, job.steadiness, evidence=True)
+        return SequenceExplainer(self._explainer, job.target, job.steadiness, evidence=True, aspect=job.aspect)

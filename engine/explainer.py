@@ -325,11 +325,13 @@ class Explainer(Closing):
         opacity: float | None = None,
         evidence: bool | None = None,
         mask_filter: MaskFilter | None = None,
+        aspect: str = "stretch",
     ) -> list[Explanation]:
         """Same-sized frames in one batch (offline video), at full size; timings are per frame. `mask_filter`: a
-        step between the model's masks and everything made from them (engine.sequence: the average over time)."""
-        prepared = [self.prepare(frame) for frame in frames]
-        return self.pipeline.run(
+        step between the model's masks and everything made from them (engine.sequence: the average over time).
+        `aspect` as in `prepare`."""
+        prepared = [self.prepare(frame, aspect=aspect, fill=fill) for frame in frames]
+        explained = self.pipeline.run(
             prepared,
             [self.resolve(target) for target in targets],
             fill=self.fill if fill is None else fill,
@@ -337,6 +339,10 @@ class Explainer(Closing):
             evidence=self.evidence_on if evidence is None else bool(evidence),
             mask_filter=mask_filter,
         )
+        return [
+            explanation if item.content is None else unpad(explanation, item.content)
+            for item, explanation in zip(prepared, explained)
+        ]
 
     def evidence(self, explanation: Explanation) -> dict[str, float]:
         """The evidence check of an explanation made earlier: the target's probability on the frame, on Phi(X, M)

@@ -23,9 +23,15 @@ class SequenceExplainer:
     """Explains consecutive frames of one video with `target` (a class index or AUTO) and `steadiness`."""
 
     def __init__(
-        self, explainer: Explainer, target: int, steadiness: Steadiness = Steadiness(), evidence: bool = True
+        self,
+        explainer: Explainer,
+        target: int,
+        steadiness: Steadiness = Steadiness(),
+        evidence: bool = True,
+        aspect: str = "stretch",
     ) -> None:
         self.explainer = explainer
+        self.aspect = aspect  # engine.framing: a frame that is not square is stretched or padded to the model's input
         self.target = target
         self.evidence = evidence
         self.holder: SteadyClass | None = steadiness.class_holder() if target == AUTO else None
@@ -53,6 +59,7 @@ class SequenceExplainer:
                 [target] * (end - start),
                 evidence=self.evidence,
                 mask_filter=None if self.smoother is None else self._smoothed,
+                aspect=self.aspect,
             )
             for position, explanation in enumerate(batch):
                 if self.holder is not None and not counted:

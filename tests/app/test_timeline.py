@@ -242,6 +242,23 @@ def test_the_timeline_follows_the_fill(qtbot, window):
     assert window.timeline_keeper.timeline.key == key
 
 
+def test_the_timeline_follows_the_aspect_and_keeps_a_regions_numbers_out(qtbot, window):
+    pause_on(qtbot, window, 20)
+    key = window.timeline_keeper.timeline.key
+    window.state.update(aspect="pad")
+    assert window.timeline_keeper.timeline.key == TimelineKey(key.path, key.target, key.fill, key.model, "pad")
+    window.state.update(aspect="stretch")
+    assert window.timeline_keeper.timeline.key == key
+    window.state.update(region=(0, 0, 120, 90))  # a region is explained alone: its numbers are not the frame's
+    try:
+        qtbot.waitUntil(lambda: window.current_result.explanation.frame.shape[:2] == (90, 120), timeout=WAIT_MS)
+        before = window.timeline_keeper.timeline.rows[20]
+        window.timeline_keeper.on_result(window.current_result)
+        assert window.timeline_keeper.timeline.rows[20] is before
+    finally:
+        window.state.update(region=None)
+
+
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory, demo_frames) -> Path:
     """The first 45 frames of the demo clip at half size: a whole pass over it is quick."""

@@ -82,3 +82,13 @@ def test_stretch_and_pad_differ_on_a_wide_frame_and_agree_on_a_square_one(explai
     )
     with pytest.raises(ValueError, match="aspect"):
         explainer.explain(wide_frame, aspect="squash")
+
+
+def test_a_batch_pads_as_one_frame_does(explainer, wide_frame) -> None:
+    """engine.sequence (render, the app's timeline pass) explains in batches: padded, the same as one at a time."""
+    one = explainer.explain(wide_frame, aspect="pad", evidence=True)
+    batch = explainer.explain_batch([wide_frame, wide_frame], [one.target] * 2, aspect="pad", evidence=True)
+    for explanation in batch:
+        assert explanation.mask.shape == wide_frame.shape[:2]
+        np.testing.assert_allclose(explanation.mask, one.mask, atol=1e-5)
+        assert explanation.probabilities == pytest.approx(one.probabilities, abs=1e-5)
