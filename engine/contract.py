@@ -96,7 +96,7 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Evidence:
-    """The live evidence check of one explained frame, computed after it (at ~10 Hz): the target's probability on
+    """The live evidence check of one explained frame, computed after it (~12 Hz): the target's probability on
     the frame, on Phi(X, M) (a good mask keeps it) and on Phi(X, 1 - M) (a good mask removes it)."""
 
     frame_index: int | None  # which frame it belongs to (None: a live camera frame)
