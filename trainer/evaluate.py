@@ -36,7 +36,7 @@ from trainer.report import (
     write_summary,
 )
 from trainer.scoring import (
-    blackbox_correct,
+    blackbox_answers,
     faithfulness_columns,
     image_batch,
     iter_batches,
@@ -73,9 +73,9 @@ def evaluate_masker(
         for samples in iter_batches(dataset, indices, batch_size, errors):
             images = image_batch(samples, blackbox.input_size, device)
             classes = torch.tensor([s.label for s in samples], device=device)
-            correct = blackbox_correct(blackbox, images, classes)
+            answers = blackbox_answers(blackbox, images, classes)
             output = run_method(method, samples, images, classes)
-            rows += score(method, output, samples, blackbox, correct, device)
+            rows += score(method, output, samples, blackbox, answers, device)
     finally:
         masker.train(was_training)
     return {**summarise(rows), "errors": errors}
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(plan: EvaluationPlan, argv: list[str]) -> int:
     args, names, device, dataset = plan.args, plan.names, plan.device, plan.dataset
     blackbox, masker, masker_label = _models(plan)
-    context = MethodContext(blackbox, device, masker, masker_label, args.iterations, args.rise_masks)
+    context = MethodContext(blackbox, device, masker, masker_label, args.iterations, args.rise_masks, args.gate)
     methods = [create_method(name, context) for name in names]
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -146,13 +146,14 @@ def _evaluate_batch(
 ) -> None:
     images = image_batch(samples, blackbox.input_size, device)
     classes = torch.tensor([s.label for s in samples], device=device)
-    correct = blackbox_correct(blackbox, images, classes)
-    ref = faithfulness.reference(blackbox, images, classes, blur(images)) if steps else None
+    answers = blackbox_answers(blackbox, images, classes)
+    probability = torch.tensor(answers[1], device=device)
+    ref = faithfulness.reference(blackbox, images, classes, blur(images), probability) if steps else None
     outputs = []
     for method in methods:
         output = run_method(method, samples, images, classes)
         faithful = faithfulness_columns(blackbox, images, classes, output, ref, steps) if ref is not None else None
-        rows = score(method, output, samples, blackbox, correct, device, warmup, faithful)
+        rows = score(method, output, samples, blackbox, answers, device, warmup, faithful)
         writer.write([row for row in rows if (row["file"], row["method"]) not in done])
         outputs.append(output)
     for index, sample in enumerate(samples[: max(sheet_size - len(sheet), 0)]):
@@ -168,7 +169,7 @@ def _evaluate_batch(
 def _models(plan: EvaluationPlan) -> tuple[BlackBox, nn.Module | None, str]:
     """(black box, masker or None, the model row's label) for a checked plan."""
     args, device = plan.args, plan.device
-    if "model" not in plan.names:
+    if not {"model", "model-gated"} & set(plan.names):
         return create_blackbox(args.blackbox).to(device), None, ""
     if plan.model is None:  # --untrained
         blackbox = create_blackbox(args.blackbox)

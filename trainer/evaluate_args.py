@@ -17,6 +17,7 @@ from trainer.boxes import EvalDataset, open_dataset
 from trainer.cli import (
     COUNT,
     COUNT_OR_ZERO,
+    PROBABILITY,
     Parser,
     UsageError,
     argument_checks,
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--iterations", type=COUNT, default=300, help="iterations of the iterative baseline (300; >= 1)"
     )
     parser.add_argument(
+        "--gate",
+        type=PROBABILITY,
+        default=0.01,
+        help="model-gated: the mask is zeroed where the black box gives the target less than this (0.01)",
+    )
+    parser.add_argument(
         "--rise-masks", type=COUNT, default=1000, help="random masks of the RISE baseline per image (1000; >= 1)"
     )
     parser.add_argument(
@@ -111,7 +118,8 @@ methods: center (centred box, half the image area), max (the whole image), gt (t
 gradient (Simonyan et al.: |d class score / d pixel|), gradcam (Grad-CAM, the grad-cam package, on the black
 box's last feature map), iterative (Fong & Vedaldi: a 28x28 mask optimised per image for --iterations steps with
 the training objective; by far the slowest), rise (RISE, Petsiuk et al.: --rise-masks random masks weighted by the
-black box's probability; a black-box pass per mask and image), model (the masking model: one forward pass).
+black box's probability; a black-box pass per mask and image), model (the masking model: one forward pass),
+model-gated (the masking model, its mask zeroed where the black box gives the target less than --gate).
 Gradient, Grad-CAM and RISE maps are rescaled per image to [0, 1] (min-max) before thresholding.
 
 columns: LE paper = localisation error, threshold 0.5, tightest box around everything above (an empty mask is a
@@ -159,7 +167,7 @@ def plan_evaluation(args: argparse.Namespace) -> EvaluationPlan:
     if args.untrained and args.model is not None:
         raise UsageError("--untrained evaluates an untrained masker instead of --model; give one of them")
     model = None
-    if "model" in names and not args.untrained:
+    if {"model", "model-gated"} & set(names) and not args.untrained:
         model = args.model if args.model is not None else default_model_path()
         if not model.exists() and args.model is None and args.methods == ",".join(DEFAULT_METHODS):
             print(f"note: the bundled model {model} does not exist; the model row is left out", file=sys.stderr)

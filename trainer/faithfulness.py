@@ -55,10 +55,17 @@ def target_probabilities(
     return torch.cat(values)
 
 
-def reference(blackbox: nn.Module, images: torch.Tensor, classes: torch.Tensor, alternative: torch.Tensor) -> Reference:
-    both = target_probabilities(blackbox, torch.cat([images, alternative]), torch.cat([classes, classes]))
-    image_probability, alternative_probability = both.chunk(2)
-    return Reference(alternative, image_probability, alternative_probability)
+def reference(
+    blackbox: nn.Module,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    alternative: torch.Tensor,
+    image_probability: torch.Tensor | None = None,
+) -> Reference:
+    """The black box on the alternative (and on the images, unless their probabilities are given)."""
+    if image_probability is None:
+        image_probability = target_probabilities(blackbox, images, classes)
+    return Reference(alternative, image_probability, target_probabilities(blackbox, alternative, classes))
 
 
 def saliency_order(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:

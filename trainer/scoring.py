@@ -57,7 +57,7 @@ ROW_FIELDS = (
     "ssr",
     "sdr",
 )
-FAITHFULNESS_FIELDS = ROW_FIELDS[ROW_FIELDS.index("probability") :]
+FAITHFULNESS_FIELDS = ROW_FIELDS[ROW_FIELDS.index("deletion_auc") :]
 
 
 @dataclass
@@ -132,13 +132,12 @@ def faithfulness_columns(
     ref: faithfulness.Reference,
     steps: int,
 ) -> list[dict]:
-    """Per image: the target's probability on the image, deletion and insertion AUC (`steps` steps), the thresholded
-    map's area (fraction of the image), its preserved and destroyed probabilities, and whether SSR and SDR hold."""
+    """Per image: deletion and insertion AUC (`steps` steps), the thresholded map's area (fraction of the image), its
+    preserved and destroyed probabilities, and whether SSR and SDR hold (1/0)."""
     deletion, insertion = faithfulness.deletion_insertion(blackbox, images, classes, output.input_maps, ref, steps)
     preserved, destroyed = faithfulness.evidence(blackbox, images, classes, output.regions, ref)
     ssr, sdr = faithfulness.ssr_holds(preserved, ref), faithfulness.sdr_holds(destroyed, ref)
     columns = zip(
-        ref.image_probability.tolist(),
         faithfulness.area_under(deletion).tolist(),
         faithfulness.area_under(insertion).tolist(),
         output.regions.flatten(1).mean(1).tolist(),
@@ -149,7 +148,6 @@ def faithfulness_columns(
     )
     return [
         {
-            "probability": round(p, 6),
             "deletion_auc": round(d, 6),
             "insertion_auc": round(i, 6),
             "region_area": round(area, 6),
@@ -158,7 +156,7 @@ def faithfulness_columns(
             "ssr": int(holds_ssr),
             "sdr": int(holds_sdr),
         }
-        for p, d, i, area, kept, left, holds_ssr, holds_sdr in columns
+        for d, i, area, kept, left, holds_ssr, holds_sdr in columns
     ]
 
 
@@ -167,15 +165,17 @@ def score(
     output: MethodOutput,
     samples: list[Sample],
     blackbox: BlackBox,
-    correct: list[bool],
+    answers: tuple[list[bool], list[float]],
     device: torch.device,
     warmup: bool = False,
     faithful: list[dict] | None = None,
 ) -> list[dict]:
-    """One row per image (ROW_FIELDS). `warmup`: the method's first batch in this run (its time is not averaged);
+    """One row per image (ROW_FIELDS). `answers`: (top-1 correct, target probability) per image (blackbox_answers);
+    `warmup`: the method's first batch in this run (its time is not averaged);
     `faithful`: the faithfulness columns per image (faithfulness_columns), or None (left empty)."""
     images = [s.image for s in samples]
     labels = [s.label for s in samples]
+    correct, probabilities = answers
     saliency = saliency_scores(blackbox, images, output.saliency_boxes, labels, device, blackbox.input_size)
     ms = 1000 * output.seconds / len(samples)
     rows = []
@@ -198,6 +198,7 @@ def score(
                 "blackbox_correct": int(correct[index]),
                 "ms": round(ms, 3),
                 "warmup": int(warmup),
+                "probability": round(probabilities[index], 6),
                 **(faithful[index] if faithful is not None else dict.fromkeys(FAITHFULNESS_FIELDS, "")),
             }
         )
@@ -205,9 +206,13 @@ def score(
 
 
 @torch.no_grad()
-def blackbox_correct(blackbox: nn.Module, images: torch.Tensor, classes: torch.Tensor) -> list[bool]:
-    """Whether the black box's top-1 class is the ground truth, per image."""
-    return (blackbox(images).argmax(1) == classes).cpu().tolist()
+def blackbox_answers(
+    blackbox: nn.Module, images: torch.Tensor, classes: torch.Tensor
+) -> tuple[list[bool], list[float]]:
+    """Per image: whether the black box's top-1 class is the ground truth, and its probability of the ground truth."""
+    logits = blackbox(images).float()
+    probabilities = F.softmax(logits, dim=1).gather(1, classes[:, None])[:, 0]
+    return (logits.argmax(1) == classes).cpu().tolist(), probabilities.cpu().tolist()
 
 
 def iter_batches(

@@ -40,6 +40,7 @@ from trainer.boxes import open_dataset
 from trainer.cli import (
     COUNT,
     COUNT_OR_ZERO,
+    PROBABILITY,
     Parser,
     UsageError,
     argument_checks,
@@ -244,8 +245,9 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def summarise_cases(cases: list[Case]) -> dict:
-    """Per source and kind, and per source: cases, frames, mean mask, share of cases that pass, worst blob."""
+def summarise_cases(cases: list[Case], gate: float = 0.0) -> dict:
+    """Per source and kind, and per source: cases, frames, mean mask, share of cases that pass, worst blob; with a
+    gate, `gated_pass_share`: the share that pass when masks are zeroed where the target's probability < gate."""
 
     def line(selected: list[Case]) -> dict:
         if not selected:
@@ -259,6 +261,11 @@ def summarise_cases(cases: list[Case]) -> dict:
             "mean_blob": round(float(np.mean([c.largest_blob for c in selected])), 4),
             "max_blob": round(float(max(c.largest_blob for c in selected)), 4),
             "frames_all_pass": round(_frames_all_pass(selected), 4),
+            **(
+                {"gated_pass_share": round(float(np.mean([c.passes or c.probability < gate for c in selected])), 4)}
+                if gate > 0
+                else {}
+            ),
         }
 
     summary: dict = {}
@@ -300,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tail", type=number(int, 0, TOP), default=10, help="least probable of the top-100 (10)")
     parser.add_argument("--random", type=COUNT_OR_ZERO, default=5, help="random classes below 1%% per image (5)")
     parser.add_argument("--seed", type=COUNT_OR_ZERO, default=0, help="seed of the random classes (0)")
+    parser.add_argument(
+        "--gate",
+        type=PROBABILITY,
+        default=0.0,
+        help="also count as passing the cases the black box's gate empties (target probability below this; 0: none)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     parser.add_argument("--out", type=Path, default=Path("runs/weak-classes"), help="output folder")
     return parser
@@ -344,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(handle, fieldnames=CASE_FIELDS)
         writer.writeheader()
         writer.writerows(asdict(case) for case in cases)
-    summary = summarise_cases(cases)
+    summary = summarise_cases(cases, args.gate)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary)
     return 0
