@@ -12,6 +12,7 @@ COMMANDS = {
     "grid": ("trainer.grid", "a PNG grid (input, mask, preserved, destroyed) of a model on dev images"),
     "finalise": ("trainer.finalise", "re-evaluate a trained model on a whole boxes set and ship it"),
     "saliency-study": ("trainer.saliency_study", "what the saliency metric rewards: thresholds, box sizes, examples"),
+    "gate": ("trainer.gate", "the black box's gate for the masking model: what each threshold costs and buys"),
     "weak-classes": ("trainer.weak_classes", "masks for classes the black box gives < 1%, on dev images and videos"),
 }
 
