@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.api import load_masker
+from engine.models.blackbox import BlackBox
 from engine.paths import data_root, default_model_path
 from trainer.baselines import GradCam, MapMethod, MaskingModel, normalise_per_image
 from trainer.boxes import Sample, open_dataset
@@ -52,12 +53,12 @@ ROW_FIELDS = ("file", "method", "threshold", "boxes", "hit", "area", "gt_area", 
 class CropCache:
     """The black box's probability of the class on a box's crop, computed once per (image, rounded box)."""
 
-    def __init__(self, blackbox: torch.nn.Module, device: torch.device) -> None:
+    def __init__(self, blackbox: BlackBox, device: torch.device) -> None:
         self.blackbox, self.device = blackbox, device
         self.known: dict[tuple, float] = {}
 
     def probabilities(self, samples: list[Sample], boxes: list[np.ndarray]) -> list[float]:
-        size = self.blackbox.input_size  # type: ignore[attr-defined]
+        size = self.blackbox.input_size
         keys = [(s.file, tuple(int(round(float(v))) for v in box)) for s, box in zip(samples, boxes)]
         first: dict[tuple, int] = {}
         for index, key in enumerate(keys):
@@ -303,12 +304,12 @@ def _sheet_entries(
     kept: dict[str, dict],
     rows: list[dict],
     methods: list[MapMethod],
-    blackbox: torch.nn.Module,
+    blackbox: BlackBox,
     device: torch.device,
 ) -> list[dict]:
     """The contact sheet's rows: the boxes at threshold 0.5 recomputed for the chosen files (a few images)."""
     entries = []
-    size = blackbox.input_size  # type: ignore[attr-defined]
+    size = blackbox.input_size
     for file in files:
         sample: Sample = kept[file]["sample"]
         images = image_batch([sample], size, device)
