@@ -22,7 +22,7 @@ import numpy as np
 from engine.paths import data_root
 from trainer.boxes import open_dataset
 from trainer.cli import COUNT_OR_ZERO, Parser, UsageError, argument_checks, run_command
-from trainer.metrics import full_box, is_hit
+from trainer.metrics import PAPER_THRESHOLD, full_box, is_hit
 
 PROG = "python -m trainer gate"
 DEFAULT_THRESHOLDS = (0.0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01)
@@ -42,6 +42,18 @@ def gated_errors(rows: list[dict], whole_image_hits: dict[str, bool], threshold:
 def weak_pass_share(cases: list[dict], threshold: float) -> float:
     """Share of weak-class cases that pass with the gate: they passed, or the gate empties their mask."""
     return float(np.mean([int(c["passes"]) or float(c["probability"]) < threshold for c in cases]))
+
+
+def weak_figures(cases: list[dict], threshold: float) -> tuple[float, float, float]:
+    """With the gate: (share of cases that pass, mean mask over the cases, share of frames without a pixel > 0.5
+    in any of their cases)."""
+    gated = [float(c["probability"]) < threshold for c in cases]
+    means = [0.0 if shut else float(c["mask_mean"]) for c, shut in zip(cases, gated)]
+    blob_free: dict[tuple[str, str], bool] = {}
+    for case, shut in zip(cases, gated):
+        key = (case["source"], case["item"])
+        blob_free[key] = blob_free.get(key, True) and (shut or float(case["mask_max"]) <= PAPER_THRESHOLD)
+    return weak_pass_share(cases, threshold), float(np.mean(means)), float(np.mean(list(blob_free.values())))
 
 
 def whole_image_hits(data: Path, files: set[str]) -> dict[str, bool]:
@@ -99,13 +111,18 @@ def run(args: argparse.Namespace) -> int:
     parts = {"all": rows, f"first {args.split}": rows[: args.split], "rest": rows[args.split :]}
     cases = {path.parent.name: _read(path) for path in args.cases}
     header = f"{'gate':>8}" + "".join(f"{f'LE {name} ({len(part)})':>24}" for name, part in parts.items())
-    print(header + "".join(f"{f'weak pass {name}':>28}" for name in cases))
+    print(header + "".join(f"{name:>30}" for name in cases))
     for threshold in thresholds:
         cells = ""
         for part in parts.values():
             paper, mean = gated_errors(part, hits, threshold)
             cells += f"{f'{paper:.1f} / {mean:.1f}':>24}"
-        cells += "".join(f"{100 * weak_pass_share(c, threshold):>27.1f}%" for c in cases.values())
+        for weak in cases.values():
+            share, mean_mask, frames = weak_figures(weak, threshold)
+            cells += f"{f'{100 * share:.1f}% / {mean_mask:.4f} / {100 * frames:.1f}%':>30}"
         print(f"{threshold:>8g}{cells}")
-    print("LE: paper / mean protocol, %; weak pass: share of weak cases with mean mask <= 0.02 and no pixel > 0.5")
+    print(
+        "LE: paper / mean protocol, %. Weak-class cases: share that pass (mean mask <= 0.02 and no pixel > 0.5) / "
+        "mean mask / share of frames with no pixel > 0.5 in any of their cases"
+    )
     return 0

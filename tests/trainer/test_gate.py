@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.gate import gated_errors, weak_pass_share
+from trainer.gate import gated_errors, weak_figures, weak_pass_share
 
 
 def test_gated_errors_by_hand():
@@ -29,3 +29,15 @@ def test_weak_pass_share():
     ]
     assert weak_pass_share(cases, 0.0) == pytest.approx(1 / 3)
     assert weak_pass_share(cases, 0.005) == pytest.approx(2 / 3)
+
+
+def test_weak_figures_per_case_and_frame():
+    cases = [
+        {"source": "v", "item": "0", "passes": 0, "probability": 0.004, "mask_mean": 0.1, "mask_max": 0.9},
+        {"source": "v", "item": "0", "passes": 1, "probability": 0.008, "mask_mean": 0.01, "mask_max": 0.2},
+        {"source": "v", "item": "5", "passes": 0, "probability": 0.009, "mask_mean": 0.05, "mask_max": 0.6},
+    ]
+    share, mean_mask, frames = weak_figures(cases, 0.005)
+    assert share == pytest.approx(2 / 3)
+    assert mean_mask == pytest.approx((0.0 + 0.01 + 0.05) / 3)  # the gated case counts as an empty mask
+    assert frames == 0.5  # frame 0 is clean once gated, frame 5 keeps its blob
