@@ -299,6 +299,7 @@ METHODS: dict[str, Callable[[MethodContext], Method]] = {
     "model": _model,
     "model-gated": _gated_model,
 }
+MODEL_METHODS = ("model", "model-gated")  # the rows that need a masking model
 DEFAULT_METHODS = ("center", "max", "gt", "gradient", "gradcam", "iterative", "rise", "model", "model-gated")
 
 

@@ -19,7 +19,7 @@ from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.encoders import create_encoder
 from engine.models.masker import Masker, MaskerConfig
 from trainer import faithfulness
-from trainer.baselines import MaskingModel, MethodContext, create_method
+from trainer.baselines import MODEL_METHODS, MaskingModel, MethodContext, create_method
 from trainer.boxes import EvalDataset, Sample, open_dataset
 from trainer.cli import run_command
 from trainer.evaluate_args import PROG, EvaluationPlan, build_parser, plan_evaluation
@@ -169,7 +169,7 @@ def _evaluate_batch(
 def _models(plan: EvaluationPlan) -> tuple[BlackBox, nn.Module | None, str]:
     """(black box, masker or None, the model row's label) for a checked plan."""
     args, device = plan.args, plan.device
-    if not {"model", "model-gated"} & set(plan.names):
+    if not set(MODEL_METHODS) & set(plan.names):
         return create_blackbox(args.blackbox).to(device), None, ""
     if plan.model is None:  # --untrained
         blackbox = create_blackbox(args.blackbox)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.paths import DEFAULT_MODEL, data_root, default_model_path
-from trainer.baselines import DEFAULT_METHODS, METHODS
+from trainer.baselines import DEFAULT_METHODS, METHODS, MODEL_METHODS
 from trainer.boxes import EvalDataset, open_dataset
 from trainer.cli import (
     COUNT,
@@ -141,7 +141,7 @@ class EvaluationPlan:
     """A checked command line."""
 
     args: argparse.Namespace
-    names: list[str]  # the methods, in order, without duplicates ("model" left out when there is no model file)
+    names: list[str]  # the methods, in order, without duplicates (MODEL_METHODS left out when there is no model file)
     device: torch.device
     data: Path
     dataset: EvalDataset
@@ -167,11 +167,11 @@ def plan_evaluation(args: argparse.Namespace) -> EvaluationPlan:
     if args.untrained and args.model is not None:
         raise UsageError("--untrained evaluates an untrained masker instead of --model; give one of them")
     model = None
-    if {"model", "model-gated"} & set(names) and not args.untrained:
+    if set(MODEL_METHODS) & set(names) and not args.untrained:
         model = args.model if args.model is not None else default_model_path()
         if not model.exists() and args.model is None and args.methods == ",".join(DEFAULT_METHODS):
-            print(f"note: the bundled model {model} does not exist; the model row is left out", file=sys.stderr)
-            names, model = [name for name in names if name != "model"], None
+            print(f"note: the bundled model {model} does not exist; the model rows are left out", file=sys.stderr)
+            names, model = [name for name in names if name not in MODEL_METHODS], None
         elif not model.exists():
             raise UsageError(
                 f"the masking model {model} does not exist (train one with `python -m trainer train`, "
