@@ -48,6 +48,7 @@ class Requests:
     params: ExplainParams | None = None
     playing: bool | None = None
     seek: int | None = None
+    view_size: tuple[int, int] | None = None  # (width, height) the views are shown at: they are made at that size
     stop: bool = False
 
     def merged(self, **changes: Any) -> Requests:

@@ -10,10 +10,13 @@ The order of a round: settings, then a new source (its first picture is there wh
 then play / pause, then one frame: a seek, or the next frame of the playback, or (when a setting or the model
 changed) the frame on screen again. A round that opened a source ends on the source's first frame.
 
-Where the next steps go: a request kind that accumulates (steps counted from the last requested frame) is one field
-of `Requests` with its own merge; decoding ahead is a FrameSource that wraps another; the work on one frame is
-`_show` (explain, then hand over), which a staged pipeline (mask now, evidence later, composite at view size) can
-replace without touching the rounds, the clock or the drop accounting.
+The live pipeline, staged so that two CPU cores do two things at once (issue 13):
+- a video file is read through ReadAhead: the next frame is decoded and prepared for the model and the view (resized
+  to the size the views are shown at, `set_view_size`) in a thread of its own while this frame is explained;
+- `_show` makes the mask and the views at that size and hands them over at once;
+- the evidence check (two more black-box passes) runs in the EvidenceStream's thread on the newest explained frame,
+  about ten times a second, and reports separately (`evidence_ready`): it never holds a mask back.
+Offline work (the app's export, `engine render`) still computes everything for every frame at full size.
 """
 
 from __future__ import annotations
@@ -22,20 +25,21 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from app.mailbox import Clock, ExplainParams, ModelSpec, MonotonicClock, RequestBox, Requests, Slot, SourceSpec
 from app.playback import Drops, PlaybackClock
+from app.read_ahead import ReadAhead
 from app.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
 from app.stats import RateMeter
-from engine.contract import AUTO, ClassInfo, Explanation
+from engine.contract import AUTO, ClassInfo, Evidence, Explanation
 from engine.errors import SaliencyError, UnknownClassError, VideoError
 from engine.paths import DEMO_CLIP
 
 if TYPE_CHECKING:
-    from engine.api import Explainer
+    from engine.api import EvidenceStream, Explainer, PreparedFrame
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +100,13 @@ class Outlets:
     model_failed: Callable[[str], None]
     playback_ended: Callable[[], None]  # the end of a file, not looping
     error: Callable[[str], None]  # anything else that went wrong; the scheduler goes on
+    evidence_ready: Callable[[Evidence], None] = lambda evidence: None  # from the evidence stream's thread
 
 
 def build_explainer(spec: ModelSpec, params: ExplainParams) -> Explainer:
-    from engine.api import Explainer  # torch loads here, in the pipeline's thread, never in the GUI's imports
+    from engine.api import (
+        Explainer,  # the engine loads here, in the pipeline's thread (torch too, if the backend needs it)
+    )
 
     return Explainer(spec.path, spec.backend, fill=params.fill, opacity=params.opacity, evidence=params.evidence)
 
@@ -123,8 +130,11 @@ class Scheduler:
         self._results: Slot[FrameResult] = Slot()
         # owned by the pipeline's thread
         self.source: FrameSource | None = None
+        self.reader: FrameSource | ReadAhead | None = None  # what frames are read through: a ReadAhead for files
         self.generation = 0
         self.explainer: Explainer | None = None
+        self.evidence_stream: EvidenceStream | None = None
+        self.view_size: tuple[int, int] | None = None  # None: views at the frame's own size
         self.params = ExplainParams()
         self.playing = False
         self._current: Frame | None = None  # the last frame read (explained again when a setting changes)
@@ -132,6 +142,7 @@ class Scheduler:
         self._last_error = ""
         self.drops = Drops()
         self._explained = RateMeter()
+        self.explained_count = 0  # frames explained since the start (read by the benchmark)
         self.stats = WorkerStats()
 
     # -- requests, from any thread --------------------------------------------------------------------------------
@@ -150,6 +161,10 @@ class Scheduler:
 
     def seek(self, index: int) -> None:
         self._box.post(seek=index)
+
+    def set_view_size(self, size: tuple[int, int]) -> None:
+        """The views are shown at most (width, height) pixels large: they are made at that size."""
+        self._box.post(view_size=(max(int(size[0]), 1), max(int(size[1]), 1)))
 
     def stop(self) -> None:
         self._box.post(stop=True)
@@ -195,24 +210,29 @@ class Scheduler:
         if requests.model is not None:
             self._build_explainer(requests.model)
             redo = True
+        if requests.view_size is not None and requests.view_size != self.view_size:
+            self.view_size = requests.view_size
+            self._prepare_ahead()
+            redo = True
         if requests.playing is not None:
             self._set_playing(requests.playing)
-        source = self.source
-        if requests.seek is not None and source is not None and source.seekable:
+        source, reader = self.source, self.reader
+        if requests.seek is not None and source is not None and reader is not None and source.seekable:
             self._check_source()
-            self._show(source.seek(self._clamp(requests.seek)))
+            self._show(reader.seek(self._clamp(requests.seek)))
             self._pacing.restart()
-        elif self.playing and source is not None and requests.source is None:
-            self._play_one(source)  # (a round that opened a source ends on its first frame: the GUI gets to see it)
+        elif self.playing and reader is not None and requests.source is None:
+            self._play_one(reader)  # (a round that opened a source ends on its first frame: the GUI gets to see it)
         elif redo and self._current is not None:
             self._show(self._current)
 
     def _set_playing(self, playing: bool) -> None:
-        source = self.source
+        source, reader = self.source, self.reader
         self.playing = playing and source is not None and source.kind != "image"
         self._pacing.restart()
-        if self.playing and source is not None and source.frame_count and (source.position or 0) >= source.frame_count:
-            self._show(source.seek(0))  # play after the end (not looping): from the start
+        if self.playing and source is not None and reader is not None and source.frame_count:
+            if (reader.position or 0) >= source.frame_count:
+                self._show(reader.seek(0))  # play after the end (not looping): from the start
 
     # -- sources --------------------------------------------------------------------------------------------------
     def _open(self, spec: SourceSpec) -> None:
@@ -230,11 +250,15 @@ class Scheduler:
         self._close_source()
         self._current = None
         self.source = source
+        self.reader = ReadAhead(source) if source.kind == "video" and source.seekable else source
+        self._prepare_ahead()
         self.generation += 1
         self.playing = source.kind != "image"
         self._pacing.restart()
+        if self.evidence_stream is not None:
+            self.evidence_stream.clear()
         self.out.source_opened(self._info(note))
-        first = source.read()
+        first = self.reader.read()
         if first is not None:
             self._show(first)
 
@@ -245,6 +269,9 @@ class Scheduler:
         return SourceInfo(self.generation, source.kind, source.label, source.frame_count, source.fps, note, path)
 
     def _close_source(self) -> None:
+        if isinstance(self.reader, ReadAhead):
+            self.reader.close()
+        self.reader = None
         if self.source is not None:
             self.source.close()
             self.drops.closed += self.source.dropped
@@ -266,10 +293,11 @@ class Scheduler:
         if notice is not None:
             self.out.source_notice(notice)
 
-    def _play_one(self, source: FrameSource) -> None:
+    def _play_one(self, source: FrameSource | ReadAhead) -> None:
         """Read (or wait for) the next frame of the playback and show it."""
         self._check_source()
-        if self.realtime and source.kind == "video" and not self._keep_time(source):
+        video = self.source is not None and self.source.kind == "video"
+        if self.realtime and video and not self._keep_time(source):
             return  # a request came in while waiting for the frame's time: serve it first
         try:
             frame = source.read()
@@ -280,7 +308,7 @@ class Scheduler:
             return
         if frame is None:  # the end of the file
             self._check_source()
-            if self.loop and source.seekable:
+            if self.loop and self.source is not None and self.source.seekable:
                 frame = source.seek(0)
                 self._pacing.restart()
             else:
@@ -289,12 +317,14 @@ class Scheduler:
                 return
         self._show(frame)
 
-    def _keep_time(self, source: FrameSource) -> bool:
+    def _keep_time(self, reader: FrameSource | ReadAhead) -> bool:
         """Real-time playback: pass over the frames we are late for, wait for the ones that are early. False when
         a request interrupted the wait."""
-        pace = self._pacing.pace(self.clock.now(), source.position or 0, source.fps, source.frame_count)
+        source = self.source
+        assert source is not None
+        pace = self._pacing.pace(self.clock.now(), reader.position or 0, source.fps, source.frame_count)
         if pace.behind:
-            source.skip(pace.skip)
+            reader.skip(pace.skip)
             self.drops.late += pace.skip
             return True
         return not self._box.wait_for_request(pace.wait)
@@ -316,6 +346,12 @@ class Scheduler:
             self.out.model_failed(f"The model could not be loaded: {type(error).__name__}: {error}")
             return
         self.explainer = explainer
+        from engine.api import EvidenceStream  # (engine.api imports no torch: the explainer is loaded already)
+
+        self.evidence_stream = EvidenceStream(
+            explainer.evidence, on_ready=self.out.evidence_ready, on_error=lambda error: self._report(str(error))
+        )
+        self._prepare_ahead()
         self.out.model_ready(
             ModelInfo(
                 explainer.model_description, explainer.backend_name, explainer.backend_reason, tuple(explainer.classes)
@@ -323,26 +359,57 @@ class Scheduler:
         )
 
     def _close_explainer(self) -> None:
+        if self.evidence_stream is not None:
+            self.evidence_stream.close()
+            self.evidence_stream = None
+        if isinstance(self.reader, ReadAhead):
+            self.reader.set_prepare(None)  # the read-ahead thread must not prepare for a closed model
         if self.explainer is not None:
             self.explainer.close()
             self.explainer = None
 
     # -- one frame ------------------------------------------------------------------------------------------------
+    def _prepare_ahead(self) -> None:
+        """Tell the read-ahead thread how to prepare frames: for the model loaded and the views' size."""
+        if not isinstance(self.reader, ReadAhead):
+            return
+        explainer, size = self.explainer, self.view_size
+        self.reader.set_prepare(None if explainer is None else lambda image: explainer.prepare(image, size))
+
+    def _prepared(self, frame: Frame, explainer: Explainer) -> PreparedFrame:
+        """The frame's preparation made ahead when it fits the model and the views' size, else made now."""
+        reader = self.reader
+        if isinstance(reader, ReadAhead) and frame.prepared is not None:
+            if frame.prepared_with == reader.prepare_generation:
+                return cast("PreparedFrame", frame.prepared)
+        return explainer.prepare(frame.image, self.view_size)
+
     def _show(self, frame: Frame) -> None:
-        """Explain `frame` (when a model is loaded) and hand the result to the GUI."""
+        """Explain `frame` (when a model is loaded): the mask and the views now, handed to the GUI at once; the
+        evidence check offered to its stream, which does it when it is free."""
         self._current = frame
         explanation = None
-        if self.explainer is not None:
+        explainer = self.explainer
+        if explainer is not None:
             params = self.params
             try:
-                explanation = self.explainer.explain(
-                    frame.image, params.target, fill=params.fill, opacity=params.opacity, evidence=params.evidence
+                explanation = explainer.explain_prepared(
+                    self._prepared(frame, explainer),
+                    params.target,
+                    fill=params.fill,
+                    opacity=params.opacity,
+                    evidence=False,
                 )
             except UnknownClassError as error:  # e.g. a class index the newly loaded model does not have
                 self.params = replace(params, target=AUTO)
                 self._report(f"{error}; explaining the top prediction instead")
                 return
+            if params.evidence and self.evidence_stream is not None:
+                self.evidence_stream.offer(
+                    explanation, frame_index=frame.index, frame_time=frame.captured_at, tag=self.generation
+                )
             self._explained.tick()
+            self.explained_count += 1
             self.stats.explained_fps = self._explained.rate()
             self.stats.timings_ms = dict(explanation.timings_ms)
             self.stats.model_ms = explanation.timings_ms.get("total", 0.0)

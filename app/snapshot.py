@@ -18,7 +18,9 @@ def snapshot_image(
     titled, the box when it is on; the bare frame while no model explains it."""
     if explanation is None:
         return np.ascontiguousarray(frame)
-    return compose(explanation, layout, scale=1.0, box=show_box, titles=True)
+    from engine.api import full_resolution  # the live views are made at the size shown: make them again, full size
+
+    return compose(full_resolution(explanation), layout, scale=1.0, box=show_box, titles=True)
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:

@@ -29,6 +29,8 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     index: int | None  # position in the file; None for live cameras
     captured_at: float  # time.perf_counter() when it was read
+    prepared: object = None  # the engine's preparation of the image, when it was made ahead (app/read_ahead.py)
+    prepared_with: int = -1  # which preparation (ReadAhead.prepare_generation) made it
 
 
 class FrameSource:

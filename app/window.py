@@ -27,7 +27,7 @@ from app.widgets.view_controls import ViewControls
 from app.widgets.view_grid import ViewGrid
 from app.worker import PipelineWorker
 from engine.classes import imagenet_classes
-from engine.contract import AUTO, ClassInfo
+from engine.contract import AUTO, ClassInfo, Evidence
 
 _SIDE_PANEL_WIDTH = 330
 
@@ -47,6 +47,8 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
         self.shown = RateMeter()
+        self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
+        self.latest_evidence: Evidence | None = None
         self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
         handlers = menus.MenuHandlers(
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.worker.result_ready.connect(self._show_next_result)
+        self.worker.evidence_ready.connect(self._on_evidence)
+        self.grid.view_size_changed.connect(self.worker.set_view_size)
         self.player.seek_requested.connect(self.seek)
         self.class_picker.not_found.connect(self.status.show_error)
         self.controller.message.connect(self.status.show_info)
@@ -176,12 +180,36 @@ class MainWindow(QMainWindow):
         self.grid.show_result(result.frame, explanation, self.state.show_box)
         if explanation is not None:
             self.top5.show_predictions(explanation.top5, explanation.target)
-            mode = "auto" if self.state.target == AUTO else "chosen"
-            self.evidence.show_evidence(
-                f"Explaining: {explanation.target_name} ({explanation.target}, {mode})", explanation.probabilities
-            )
+            self._show_evidence()
         self.shown.tick()
         self.result_shown.emit(result)
+
+    def _on_evidence(self, evidence: Evidence) -> None:
+        if evidence.tag == self.controller.generation:
+            self.latest_evidence = evidence
+            self.evidence_updates.tick()
+            self._show_evidence()
+
+    def _show_evidence(self) -> None:
+        """The frame's probability of the target (every frame) and the newest evidence check of the same target."""
+        result = self.current_result
+        if result is None or result.explanation is None:
+            return
+        explanation = result.explanation
+        mode = "auto" if self.state.target == AUTO else "chosen"
+        text = f"Explaining: {explanation.target_name} ({explanation.target}, {mode})"
+        if not self.state.evidence:
+            self.evidence.show_evidence(text, None)
+            return
+        probabilities = {"frame": explanation.target_probability}
+        age = "checking..."
+        evidence = self.latest_evidence
+        if evidence is not None and evidence.tag == result.generation and evidence.target == explanation.target:
+            probabilities.update(
+                preserved=evidence.probabilities["preserved"], destroyed=evidence.probabilities["destroyed"]
+            )
+            age = _evidence_age(evidence, result)
+        self.evidence.show_evidence(text, probabilities, age)
 
     def _update_rates(self) -> None:
         result = self.current_result
@@ -202,6 +230,8 @@ class MainWindow(QMainWindow):
         self.evidence.show_evidence("no model: nothing explained", {})
 
     def _on_state(self, changed: set[str]) -> None:
+        if "evidence" in changed:
+            self._show_evidence()
         if "layout" in changed:
             self.grid.set_layout(self.state.layout)
         if "show_box" in changed and self.current_result is not None:
@@ -238,3 +268,15 @@ class MainWindow(QMainWindow):
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)
             self.worker.wait()
+
+
+def _evidence_age(evidence: Evidence, result: FrameResult) -> str:
+    """Which frame the evidence numbers were computed on, relative to the frame on screen."""
+    if evidence.frame_index is not None and result.frame_index is not None:
+        behind = result.frame_index - evidence.frame_index
+        if behind == 0:
+            return f"checked on this frame ({evidence.frame_index})"
+        frames = "frame" if abs(behind) == 1 else "frames"
+        when = "earlier" if behind > 0 else "later"
+        return f"checked on frame {evidence.frame_index} ({abs(behind)} {frames} {when})"
+    return f"checked {max(result.captured_at - evidence.frame_time, 0.0) * 1000:.0f} ms earlier"

@@ -25,6 +25,7 @@ class PipelineWorker(QThread):
     model_failed = pyqtSignal(str)
     playback_ended = pyqtSignal()  # the end of a file, not looping
     error = pyqtSignal(str)  # anything else that went wrong; the worker goes on
+    evidence_ready = pyqtSignal(object)  # Evidence: the live check of a frame shown a moment ago
 
     def __init__(self, *, realtime: bool = True, loop: bool = True, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +41,7 @@ class PipelineWorker(QThread):
             model_failed=self.model_failed.emit,
             playback_ended=self.playback_ended.emit,
             error=self.error.emit,
+            evidence_ready=self.evidence_ready.emit,
         )
         self.scheduler = Scheduler(outlets, realtime=realtime, loop=loop)
 
@@ -61,6 +63,9 @@ class PipelineWorker(QThread):
 
     def seek(self, index: int) -> None:
         self.scheduler.seek(index)
+
+    def set_view_size(self, size: tuple[int, int]) -> None:
+        self.scheduler.set_view_size(size)
 
     def stop(self) -> None:
         self.scheduler.stop()

@@ -7,11 +7,14 @@ agree pixel for pixel on what a view, a title, the box and a caption look like.
     scale:   the size of each view relative to the frame (0.5: a grid as large as the frame)
     box:     the box around mask >= 0.5 on the overlay (drawn inside its exclusive edges x1, y1)
     titles:  each view's name in its top-left corner
-    caption: one line along the bottom of the whole picture (the class explained; more to come: probabilities)
+    caption: text along the bottom of the whole picture: `caption_parts` gives the class explained and the black
+             box's probability of it on the frame, the preserved and the destroyed view; the parts share one line
+             when they fit at a legible size, else each takes its own
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import cv2
@@ -35,6 +38,9 @@ BOX_THICKNESS: Final = 2
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MARGIN = 6  # pixels between text and the picture's edge
 _MIN_TEXT_TILE = (80, 40)  # (width, height) below which text would cover the picture rather than name it
+_LEGIBLE_SCALE = 0.4  # the smallest font scale a line is shrunk to before the caption breaks into lines
+_SMALLEST_SCALE = 0.3  # below it a line runs off the picture's edge rather than shrink further
+_OUTLINE_OFFSETS = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy)
 
 
 def compose(
@@ -44,7 +50,7 @@ def compose(
     scale: float = 1.0,
     box: bool = False,
     titles: bool = True,
-    caption: str | None = None,
+    caption: str | Sequence[str] | None = None,
 ) -> np.ndarray:
     """The picture of `explanation` in `layout`, (H', W', 3) uint8 RGB (a new array)."""
     if layout not in LAYOUTS:
@@ -62,8 +68,19 @@ def compose(
     else:
         picture = tiles[layout]
     if caption:
-        draw_text(picture, caption, bottom=True)
+        draw_caption(picture, (caption,) if isinstance(caption, str) else tuple(caption))
     return picture
+
+
+def caption_parts(explanation: Explanation) -> tuple[str, ...]:
+    """The class explained, and the black box's probability of it on the frame, the preserved view and the
+    destroyed view (the frame's alone, from the top 5, when the evidence was not computed)."""
+    probabilities = explanation.probabilities
+    if probabilities is not None:
+        numbers = "  ".join(f"{name} {probabilities[name]:.3f}" for name in ("frame", "preserved", "destroyed"))
+        return explanation.target_name, numbers
+    on_frame = next((p for index, _, p in explanation.top5 if index == explanation.target), None)
+    return (explanation.target_name,) if on_frame is None else (explanation.target_name, f"frame {on_frame:.3f}")
 
 
 def tile_size(frame_size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -88,8 +105,8 @@ def _tile(explanation: Explanation, name: str, size: tuple[int, int], box: bool,
     else:
         tile = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
     if box and name == "overlay" and explanation.box is not None:
-        frame_height, frame_width = explanation.frame.shape[:2]
-        draw_box(tile, _scaled_box(explanation.box, size[0] / frame_width, size[1] / frame_height))
+        view_height, view_width = explanation.mask.shape[:2]  # the box is in the views' pixels
+        draw_box(tile, _scaled_box(explanation.box, size[0] / view_width, size[1] / view_height))
     if titles:
         draw_text(tile, VIEW_TITLES[name])
     return tile
@@ -120,14 +137,47 @@ def draw_box(
 
 
 def draw_text(image: np.ndarray, text: str, *, bottom: bool = False) -> None:
-    """Light text with a dark outline in place, top-left (or bottom-left), sized to the picture's width; nothing
-    on pictures too small for legible text."""
+    """One line of light text with a dark outline in place, top-left (or bottom-left), sized to the picture's width
+    and shrunk to fit it; nothing on pictures too small for legible text."""
+    _draw_lines(image, [text], bottom=bottom)
+
+
+def draw_caption(image: np.ndarray, parts: tuple[str, ...]) -> None:
+    """`parts` along the bottom of `image` in place: on one line when it fits legibly, else one line each."""
+    line = " | ".join(parts)
+    if len(parts) > 1 and _font_scale(image.shape[1], [line]) < _LEGIBLE_SCALE:
+        _draw_lines(image, list(parts), bottom=True)
+    else:
+        _draw_lines(image, [line], bottom=True)
+
+
+def _draw_lines(image: np.ndarray, lines: list[str], *, bottom: bool) -> None:
     height, width = image.shape[:2]
     if width < _MIN_TEXT_TILE[0] or height < _MIN_TEXT_TILE[1]:
         return
-    text = text.replace("\u03a6", "Phi").replace("\u2212", "-")  # OpenCV's Hershey fonts are ASCII only
-    font_scale = min(max(width / 800.0, 0.4), 1.2)
-    (_, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, 1)
-    y = height - _MARGIN - baseline if bottom else _MARGIN + text_height
-    for colour, thickness in (((0, 0, 0), 3), ((245, 245, 245), 1)):
-        cv2.putText(image, text, (_MARGIN, y), _FONT, font_scale, colour, thickness, cv2.LINE_AA)
+    lines = [_ascii(line) for line in lines]
+    font_scale = max(_font_scale(width, lines), _SMALLEST_SCALE)
+    (_, line_height), baseline = cv2.getTextSize("Ag", _FONT, font_scale, 1)
+    step = line_height + baseline + 4  # a gap between lines, outlines included
+    if bottom:
+        first = height - _MARGIN - baseline - step * (len(lines) - 1)
+    else:
+        first = _MARGIN + line_height
+    for number, line in enumerate(lines):
+        x, y = _MARGIN, first + number * step
+        # the outline: the same thin text shifted one pixel each way (a thicker stroke would also advance each
+        # letter further in OpenCV, and the outline would drift away from the text along a long line)
+        for dx, dy in _OUTLINE_OFFSETS:
+            cv2.putText(image, line, (x + dx, y + dy), _FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(image, line, (x, y), _FONT, font_scale, (245, 245, 245), 1, cv2.LINE_AA)
+
+
+def _font_scale(width: int, lines: list[str]) -> float:
+    """The scale for the picture's width (width / 800, within 0.4..1.2), smaller where the longest line needs it."""
+    preferred = min(max(width / 800.0, 0.4), 1.2)
+    widest = max(cv2.getTextSize(_ascii(line), _FONT, 1.0, 1)[0][0] for line in lines)
+    return min(preferred, (width - 2 * _MARGIN - 2) / max(widest, 1))
+
+
+def _ascii(text: str) -> str:
+    return text.replace("\u03a6", "Phi").replace("\u2212", "-")  # OpenCV's Hershey fonts are ASCII only

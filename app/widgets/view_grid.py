@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import QGridLayout, QWidget
 
 from app.widgets.image_view import ImageView
@@ -11,12 +13,19 @@ from engine.views import LAYOUTS, VIEW_TITLES
 
 
 class ViewGrid(QWidget):
+    """The views; it says how large one view is (in device pixels) whenever that changes, so that the pipeline makes
+    the pictures at the size they are shown instead of at the frame's full size."""
+
+    view_size_changed = pyqtSignal(tuple)  # (width, height) of one view
+
+    _SPACING = 4
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.views = {name: ImageView(VIEW_TITLES[name]) for name in VIEWS}
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(4)
+        grid.setSpacing(self._SPACING)
         for position, name in enumerate(VIEWS):
             grid.addWidget(self.views[name], position // 2, position % 2)
         self.layout_name = "grid"
@@ -28,6 +37,25 @@ class ViewGrid(QWidget):
         self.layout_name = layout
         for name, view in self.views.items():
             view.setVisible(layout in ("grid", name))
+        self._say_view_size()
+
+    def view_size(self) -> tuple[int, int]:
+        """(width, height) of one view in device pixels: a quarter of the grid, or all of it for one view."""
+        ratio = self.devicePixelRatioF()
+        width, height = self.width(), self.height()
+        if self.layout_name == "grid":
+            width, height = (width - self._SPACING) // 2, (height - self._SPACING) // 2
+        return max(round(width * ratio), 1), max(round(height * ratio), 1)
+
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
+        super().resizeEvent(event)
+        self._say_view_size()
+
+    def _say_view_size(self) -> None:
+        size = self.view_size()
+        if size != getattr(self, "_said_size", None):
+            self._said_size = size
+            self.view_size_changed.emit(size)
 
     def show_result(self, frame: np.ndarray, explanation: Explanation | None, show_box: bool) -> None:
         """An Explanation's four pictures; without one (no model yet), the bare frame and a note."""

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import onnx
 
-from engine.export.make import OPSET, export_graph
+from engine.export.make import export_graph
+from engine.export_format import EXPORT_VERSION, OPSET
 from engine.graphs import ModelGraphs
 from engine.paths import cache_dir, write_atomic
-
-EXPORT_VERSION = "3"  # bump when the exported graphs change, so that caches are refreshed
 
 
 def onnx_cache_path(graphs: ModelGraphs, graph: str, precision: str, root: Path | None = None) -> Path:

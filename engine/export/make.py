@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from engine.export.optimise import fuse_pads_into_convs
+from engine.export_format import OPSET
 from engine.graphs import HalfGraph, with_static_padding
 
-OPSET = 17
 PRECISIONS = ("fp32", "fp16")
 GRAPH_IO = {
     "saliency": (("image", "target"), ("mask_low", "logits")),

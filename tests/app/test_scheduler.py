@@ -226,7 +226,8 @@ def test_a_request_interrupts_the_wait_for_the_next_frame() -> None:
     assert taken(scheduler) == 1
     clock.at(0.2, lambda: scheduler.seek(30))  # while it waits 0.5 s for frame 2
     scheduler.step()
-    assert clock.time == pytest.approx(0.2) and taken(scheduler) is None and 2 not in source.decoded
+    # (frame 2 may already be decoded: files are read a frame or two ahead; it is not shown)
+    assert clock.time == pytest.approx(0.2) and taken(scheduler) is None
     scheduler.step()
     assert taken(scheduler) == 30 and clock.time == pytest.approx(0.2)
     scheduler.step()  # the clock restarts at the sought frame: the next one comes at once, then every 0.5 s

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine.composite import NumpyCompositor
+from engine.composite_host import HostCompositor
 from engine.export.check import reference_outputs
 from engine.tolerances import RATIO_ROUNDING
 
@@ -15,13 +15,13 @@ from engine.tolerances import RATIO_ROUNDING
 def frame_mask_bounds(graphs, frames: list[np.ndarray], targets: list[int]) -> list[np.ndarray]:
     """Per frame, (H, W): the most a backend's frame-sized mask may differ from PyTorch FP32's.
 
-    The reference runs on the model input the host pipeline builds (NumpyCompositor). The pipeline's mask is the
+    The reference runs on the model input the host pipeline builds (HostCompositor). The pipeline's mask is the
     S/4 mask resized bilinearly: each output pixel is a convex combination of a 2 x 2 block of the S/4 mask, so its
     difference is at most the block's largest bound; a 3 x 3 dilation before the (convex) resize covers that block,
     and the resize's own rounding is a few units of roundoff more (RATIO_ROUNDING).
     """
-    ops = NumpyCompositor(graphs.input_size)
-    images = torch.from_numpy(ops.model_input(ops.resize(frames)))
+    ops = HostCompositor(graphs.input_size)
+    images = torch.from_numpy(ops.model_input([ops.model_image(frame) for frame in frames]))
     reference = reference_outputs(graphs.saliency, {"image": images, "target": torch.tensor(targets)})
     bounds = []
     for frame, bound_low in zip(frames, reference.mask_bound()[:, 0].astype(np.float32)):

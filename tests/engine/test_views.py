@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 
 from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
-from engine.views import BOX_COLOUR, LAYOUTS, compose, composed_size, draw_box
+from engine.views import BOX_COLOUR, LAYOUTS, caption_parts, compose, composed_size, draw_box, draw_caption
 
 HEIGHT, WIDTH = 120, 160
 BOX = (40, 30, 100, 90)  # x0, y0, x1, y1 (x1, y1 exclusive)
 
 
-def explanation(box: tuple[int, int, int, int] | None = BOX, height: int = HEIGHT, width: int = WIDTH) -> Explanation:
+def explanation(
+    box: tuple[int, int, int, int] | None = BOX,
+    height: int = HEIGHT,
+    width: int = WIDTH,
+    probabilities: dict[str, float] | None = None,
+) -> Explanation:
     """Four views of distinct flat colours (a flat picture shrinks to itself), so every tile is recognisable."""
     frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     views = {name: np.full((height, width, 3), 40 * (number + 1), np.uint8) for number, name in enumerate(VIEWS)}
@@ -26,10 +31,13 @@ def explanation(box: tuple[int, int, int, int] | None = BOX, height: int = HEIGH
         destroyed=views["destroyed"],
         target=281,
         target_name="tabby",
+        target_probability=0.5,
         box=box,
         top5=[(281, "tabby", 0.5)],
-        probabilities=None,
+        probabilities=probabilities,
         timings_ms={},
+        mask_low=np.zeros((56, 56), np.float32),
+        model_image=np.zeros((224, 224, 3), np.uint8),
     )
 
 
@@ -112,3 +120,43 @@ def test_bad_layout_and_scale_are_refused() -> None:
         compose(explanation(), "sideways")
     with pytest.raises(ValueError, match="scale"):
         compose(explanation(), "grid", scale=0.0)
+
+
+def test_the_caption_names_the_class_and_its_three_probabilities() -> None:
+    evidence = {"frame": 0.5, "preserved": 0.4321, "destroyed": 0.0004}
+    assert caption_parts(explanation(probabilities=evidence)) == (
+        "tabby",
+        "frame 0.500  preserved 0.432  destroyed 0.000",
+    )
+    assert caption_parts(explanation()) == ("tabby", "frame 0.500")  # no evidence: the frame's, from the top 5
+    source = explanation()
+    source.target, source.target_name = 7, "cock"  # not in the top 5
+    assert caption_parts(source) == ("cock",)
+
+
+def text_lines(picture: np.ndarray, background: int) -> list[tuple[int, int]]:
+    """(first, last) row of each run of rows that hold anything but the background."""
+    rows = np.flatnonzero(np.any(picture != background, axis=(1, 2)))
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    starts, ends = np.concatenate([[0], breaks + 1]), np.concatenate([breaks, [len(rows) - 1]])
+    return [(int(rows[start]), int(rows[end])) for start, end in zip(starts, ends)]
+
+
+def test_the_caption_takes_one_line_where_it_fits_and_one_per_part_where_not() -> None:
+    parts = ("tabby", "frame 0.500  preserved 0.432  destroyed 0.000")
+    wide = np.full((200, 800, 3), 128, np.uint8)
+    draw_caption(wide, parts)
+    narrow = np.full((200, 240, 3), 128, np.uint8)
+    draw_caption(narrow, parts)
+    assert len(text_lines(wide, 128)) == 1 and len(text_lines(narrow, 128)) == 2
+    for picture in (wide, narrow):  # along the bottom, never past the right edge
+        assert text_lines(picture, 128)[0][0] > 100 and not np.any(picture[:, -3:] != 128)
+
+
+def test_the_outline_stays_with_its_text_along_a_long_line() -> None:
+    """The dark outline is the light text shifted by one pixel, all along the line (a thicker stroke drifts)."""
+    picture = np.full((60, 800, 3), 128, np.uint8)
+    draw_caption(picture, ("pencil sharpener", "frame 0.155  preserved 0.437  destroyed 0.001"))
+    light = np.flatnonzero(np.any(picture > 200, axis=(0, 2)))
+    dark = np.flatnonzero(np.any(picture < 50, axis=(0, 2)))
+    assert abs(int(dark.max()) - int(light.max())) <= 2 and abs(int(dark.min()) - int(light.min())) <= 2
