@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.gate import GATE
 from trainer import evidence
 from trainer import objective as objective_terms
 from trainer.metrics import center_box, full_box
@@ -35,7 +36,7 @@ class MethodContext:
     masker_label: str = "Masking model"
     iterations: int = 300
     rise_masks: int = 1000
-    gate: float = 0.01
+    gate: float = GATE  # the engine's gate (engine.gate)
 
 
 class BoxMethod:

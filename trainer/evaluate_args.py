@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from engine.gate import GATE
 from engine.paths import DEFAULT_MODEL, data_root, default_model_path
 from trainer.baselines import DEFAULT_METHODS, METHODS, MODEL_METHODS
 from trainer.boxes import EvalDataset, open_dataset
@@ -86,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gate",
         type=PROBABILITY,
-        default=0.01,
-        help="model-gated: the mask is zeroed where the black box gives the target less than this (0.01)",
+        default=GATE,
+        help=f"model-gated: the mask is zeroed where the black box gives the target less than this ({GATE:g}, the "
+        f"engine's gate)",
     )
     parser.add_argument(
         "--rise-masks", type=COUNT, default=1000, help="random masks of the RISE baseline per image (1000; >= 1)"
