@@ -265,15 +265,22 @@ def run(args: argparse.Namespace) -> int:
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     rows: list[dict] = []
     kept: dict[str, dict] = {}  # what the contact sheet needs, per file
-    for samples in iter_batches(dataset, list(range(count)), args.batch_size, []):
-        images = image_batch(samples, blackbox.input_size, device)
-        rows += gt_rows(samples, cache)
-        for method in methods:
-            method_rows, _ = study_rows(method, samples, images, cache, thresholds)
-            rows += method_rows
-        for sample in samples:
-            kept[sample.file] = {"sample": sample}
-        print(f"{len(kept)}/{count} images", file=sys.stderr, flush=True)
+    interrupted = False
+    try:
+        for samples in iter_batches(dataset, list(range(count)), args.batch_size, []):
+            images = image_batch(samples, blackbox.input_size, device)
+            batch_rows = gt_rows(samples, cache)
+            for method in methods:
+                batch_rows += study_rows(method, samples, images, cache, thresholds)[0]
+            rows += batch_rows  # whole batches only: an interrupted one leaves no rows behind
+            for sample in samples:
+                kept[sample.file] = {"sample": sample}
+            print(f"{len(kept)}/{count} images", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # Ctrl-C: the study of the images done so far
+        interrupted = True
+        print(f"interrupted: the study covers the first {len(kept)} images", file=sys.stderr)
+        if not kept:
+            return 130
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "per_image.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS)
@@ -296,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
         entries = _sheet_entries(examples, kept, rows, methods, blackbox, device)
         if entries:
             print(f"written: {part_sheet(entries, args.out / 'part_over_object.png')}")
-    return 0
+    return 130 if interrupted else 0
 
 
 def _sheet_entries(
