@@ -14,6 +14,8 @@ Two runtimes behind one interface:
         explanation = explainer.explain_prepared(prepared, AUTO, evidence=False)     # the mask now, at view size
         probabilities = explainer.evidence(explanation)                             # the check later (another thread)
 
+A class asked for by index that the black box gives less than `gate` (engine.gate.GATE, 0.002) gets an empty mask.
+
 Errors: ModelFileError, BlackBoxMismatchError, BackendUnavailableError, UnknownClassError (all SaliencyError).
 """
 
@@ -32,6 +34,7 @@ from engine.composite_host import check_fill, check_opacity
 from engine.contract import AUTO, BACKEND_CHOICES, ClassInfo, Explanation
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.framing import Region, framed, unpad
+from engine.gate import GATE, check_gate
 from engine.gpu_probe import nvidia_gpu_count
 from engine.paths import DEFAULT_MODEL, default_model_path
 from engine.pipeline_host import HostPipeline, MaskFilter, PreparedFrame, as_rgb_frame, resolve_target
@@ -64,6 +67,7 @@ class Pipeline(Protocol):
         opacity: float,
         evidence: bool,
         mask_filter: MaskFilter | None = None,
+        gate: float = 0.0,
     ) -> list[Explanation]: ...
 
     def evidence(self, explanation: Explanation) -> dict[str, float]: ...
@@ -146,8 +150,9 @@ class Explainer(Closing):
         evidence: bool = True,
         batch_sizes: tuple[int, ...] = (1,),
         backend_options: dict[str, Any] | None = None,
+        gate: float = GATE,
     ) -> None:
-        self._settings(fill, opacity, evidence)
+        self._settings(fill, opacity, evidence, gate)
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.exists():
             missing = "the bundled default model is missing" if path == DEFAULT_MODEL else "model file does not exist"
@@ -175,10 +180,11 @@ class Explainer(Closing):
         evidence: bool = True,
         batch_sizes: tuple[int, ...] = (1,),
         backend_options: dict[str, Any] | None = None,
+        gate: float = GATE,
     ) -> Explainer:
         """An Explainer for a masker already in memory (e.g. an untrained one, for benchmarks and tests)."""
         explainer = cls.__new__(cls)
-        explainer._settings(fill, opacity, evidence)
+        explainer._settings(fill, opacity, evidence, gate)
         plan = plan_runtime(backend)
         options = dict(backend_options or {})
         if plan.host:
@@ -190,10 +196,12 @@ class Explainer(Closing):
         return explainer
 
     # -- set-up ---------------------------------------------------------------------------------------------------
-    def _settings(self, fill: str, opacity: float, evidence: bool) -> None:
+    def _settings(self, fill: str, opacity: float, evidence: bool, gate: float) -> None:
         self.fill = check_fill(fill)
         self.opacity = check_opacity(opacity)
         self.evidence_on = bool(evidence)
+        # a class asked for by index gets an empty mask where the black box gives it less than this (engine.gate)
+        self.gate = check_gate(gate)
         self.runner: Runner | None = None
         self.backend: Any = None  # the torch backend on the torch runtime
 
@@ -296,6 +304,7 @@ class Explainer(Closing):
             opacity=self.opacity if opacity is None else float(opacity),
             evidence=self.evidence_on if evidence is None else bool(evidence),
             mask_filter=mask_filter,
+            gate=self.gate,
         )[0]
         return explanation if prepared.content is None else unpad(explanation, prepared.content)
 
@@ -338,6 +347,7 @@ class Explainer(Closing):
             opacity=self.opacity if opacity is None else float(opacity),
             evidence=self.evidence_on if evidence is None else bool(evidence),
             mask_filter=mask_filter,
+            gate=self.gate,
         )
         return [
             explanation if item.content is None else unpad(explanation, item.content)

@@ -17,6 +17,7 @@ from engine.backends.base import Backend
 from engine.composite import TorchCompositor
 from engine.composite_host import check_fill, check_opacity, fit_size, mask_box
 from engine.contract import AUTO, ClassInfo, Explanation
+from engine.gate import closed
 from engine.pipeline_host import MaskFilter, PreparedFrame, StageTimer
 from engine.runners import Runner
 
@@ -100,6 +101,7 @@ class DevicePipeline:
         opacity: float = 0.5,
         evidence: bool = True,
         mask_filter: MaskFilter | None = None,
+        gate: float = 0.0,
     ) -> list[Explanation]:
         check_fill(fill)
         check_opacity(opacity)
@@ -117,6 +119,10 @@ class DevicePipeline:
         outputs = self._infer("saliency", {"image": images, "target": target_tensor})
         probs = torch.softmax(outputs["logits"].float(), dim=1).cpu().numpy()  # (B, K)
         chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
+        shut = closed(probs, targets, chosen, gate)
+        if shut.any():  # the gate (engine.gate): empty masks for classes the black box does not see
+            kept = torch.from_numpy(~shut).to(self.device, dtype=outputs["mask_low"].dtype)
+            outputs = {**outputs, "mask_low": outputs["mask_low"] * kept[:, None, None, None]}
         if mask_filter is not None:  # small masks: through the host and back
             masks = mask_filter(outputs["mask_low"][:, 0].float().cpu().numpy(), chosen)
             mask_low = torch.from_numpy(np.ascontiguousarray(masks[:, None], dtype=np.float32))

@@ -22,6 +22,7 @@ from engine.classes import resolve_class
 from engine.composite_host import HostCompositor, check_fill, check_opacity, fit_size, mask_box, resize_to, softmax
 from engine.contract import AUTO, ClassInfo, Explanation
 from engine.errors import UnknownClassError
+from engine.gate import closed
 from engine.runners import Runner
 
 
@@ -125,8 +126,10 @@ class HostPipeline:
         opacity: float = 0.5,
         evidence: bool = True,
         mask_filter: MaskFilter | None = None,
+        gate: float = 0.0,
     ) -> list[Explanation]:
-        """Explain prepared frames of one size; targets are class indices or AUTO."""
+        """Explain prepared frames of one size; targets are class indices or AUTO. `gate`: the mask of a class asked
+        for by index is emptied where the black box gives it less than this (engine.gate)."""
         check_fill(fill)
         check_opacity(opacity)
         if len(frames) != len(targets) or not frames:
@@ -139,6 +142,7 @@ class HostPipeline:
         masks_low = outputs["mask_low"][:, 0]  # (B, h, w)
         probs = softmax(outputs["logits"])  # (B, K)
         chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
+        masks_low = np.where(closed(probs, targets, chosen, gate)[:, None, None], np.float32(0), masks_low)
         if mask_filter is not None:
             masks_low = np.ascontiguousarray(mask_filter(masks_low, chosen), dtype=np.float32)
         timer.mark("model")

@@ -1,4 +1,4 @@
-"""`python -m trainer train|evaluate|grid|finalise ...` (also the `saliency-train` console script)."""
+"""`python -m trainer COMMAND ...` (also the `saliency-train` console script): the commands are in COMMANDS."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ COMMANDS = {
     "evaluate": ("trainer.evaluate", "localisation error, saliency metric and baselines, one table"),
     "grid": ("trainer.grid", "a PNG grid (input, mask, preserved, destroyed) of a model on dev images"),
     "finalise": ("trainer.finalise", "re-evaluate a trained model on a whole boxes set and ship it"),
+    "saliency-study": ("trainer.saliency_study", "what the saliency metric rewards: thresholds, box sizes, examples"),
+    "gate": ("trainer.gate", "the black box's gate for the masking model: what each threshold costs and buys"),
+    "weak-classes": ("trainer.weak_classes", "masks for classes the black box gives < 1%, on dev images and videos"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        lines = [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+        lines = [f"  {name:<15} {help_text}" for name, (_, help_text) in COMMANDS.items()]
         print(f"usage: {PROG} COMMAND [options]   (COMMAND --help for its options)\n\ncommands:")
         print("\n".join(lines))
         return 0

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.gate import GATE
 from trainer import evidence
 from trainer import objective as objective_terms
 from trainer.metrics import center_box, full_box
@@ -34,6 +35,8 @@ class MethodContext:
     masker: nn.Module | None = None
     masker_label: str = "Masking model"
     iterations: int = 300
+    rise_masks: int = 1000
+    gate: float = GATE  # the engine's gate (engine.gate)
 
 
 class BoxMethod:
@@ -98,6 +101,24 @@ class MaskingModel(MapMethod):
     @torch.no_grad()
     def maps(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         return self.masker(images, classes).float()
+
+
+class GatedMaskingModel(MapMethod):
+    """The masking model behind the black box's gate: the mask is zeroed where the black box gives the target less
+    than `threshold` on the image (a class the black box does not see has no evidence to show). Its time includes a
+    black-box pass, which the engine's saliency graph makes anyway."""
+
+    name = "model-gated"
+
+    def __init__(self, masker: nn.Module, blackbox: nn.Module, threshold: float, label: str = "Masking model") -> None:
+        self.masker, self.blackbox, self.threshold = masker, blackbox, threshold
+        self.label = f"{label}, gated at p < {threshold:g}"
+
+    @torch.no_grad()
+    def maps(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        masks = self.masker(images, classes).float()
+        probability = F.softmax(self.blackbox(images).float(), dim=1).gather(1, classes[:, None])[:, 0]
+        return masks * (probability >= self.threshold).float()[:, None, None, None]
 
 
 class Gradient(MapMethod):
@@ -202,6 +223,55 @@ class IterativeMask(MapMethod):
             return F.interpolate(torch.sigmoid(logits), size=(height, width), mode="bilinear", align_corners=False)
 
 
+class Rise(MapMethod):
+    """RISE (Petsiuk et al., BMVC 2018): the black box's probability of the class on the image under `count` random
+    masks, each mask weighted by it: S = sum_i f_c(X * M_i) M_i / (count * p).
+
+    Masks as in the paper: a `grid` x `grid` grid of cells kept with probability `keep`, upsampled bilinearly to
+    (grid + 1) cells' size and cropped at a random shift, so that the kept regions are smooth and not aligned to a
+    grid. Masked pixels show grey 127/255 (zero after the black box's normalisation, as the paper masks the
+    normalised input). One seeded set of masks for every image; the black box sees `chunk` masked images at a time.
+    By far the slowest map after the iterative one: `count` black-box passes per image.
+    """
+
+    name, label, normalised = "rise", "RISE (Petsiuk et al.)", True
+    FILL = 127 / 255
+
+    def __init__(
+        self, blackbox: nn.Module, count: int = 1000, grid: int = 7, keep: float = 0.5, seed: int = 0, chunk: int = 64
+    ) -> None:
+        self.blackbox = blackbox
+        self.count, self.grid, self.keep, self.seed, self.chunk = count, grid, keep, seed, chunk
+        self.label = f"{Rise.label}, {count} masks"
+        self._masks: torch.Tensor | None = None
+
+    def masks(self, size: int, device: torch.device) -> torch.Tensor:
+        """(count, 1, size, size) soft masks in [0, 1], made once (seeded)."""
+        if self._masks is None or self._masks.shape[-1] != size or self._masks.device != device:
+            generator = torch.Generator().manual_seed(self.seed)
+            cells = (torch.rand(self.count, 1, self.grid, self.grid, generator=generator) < self.keep).float()
+            cell = -(-size // self.grid)  # ceil: the upsampled grid covers the image with one cell to spare
+            upsampled = F.interpolate(cells, size=((self.grid + 1) * cell,) * 2, mode="bilinear", align_corners=False)
+            shifts = torch.randint(0, cell, (self.count, 2), generator=generator)
+            self._masks = torch.stack(
+                [upsampled[i, :, dy : dy + size, dx : dx + size] for i, (dy, dx) in enumerate(shifts.tolist())]
+            ).to(device)
+        return self._masks
+
+    @torch.no_grad()
+    def maps(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        masks = self.masks(images.shape[-1], images.device)
+        saliency = []
+        for image, target in zip(images, classes):
+            total = torch.zeros(1, *images.shape[-2:], device=images.device)
+            for part in masks.split(self.chunk):
+                masked = image * part + self.FILL * (1 - part)  # (n, 3, S, S)
+                probability = F.softmax(self.blackbox(masked).float(), dim=1)[:, target]  # (n,)
+                total += (probability[:, None, None, None] * part).sum(0)
+            saliency.append(total / (self.count * self.keep))
+        return torch.stack(saliency)
+
+
 # --- registry -----------------------------------------------------------------------------------------------------
 
 Method = BoxMethod | MapMethod
@@ -213,6 +283,12 @@ def _model(context: MethodContext) -> Method:
     return MaskingModel(context.masker, context.masker_label)
 
 
+def _gated_model(context: MethodContext) -> Method:
+    if context.masker is None:
+        raise ValueError("the gated masking model row needs a masker (--model PATH or --untrained)")
+    return GatedMaskingModel(context.masker, context.blackbox, context.gate, context.masker_label)
+
+
 METHODS: dict[str, Callable[[MethodContext], Method]] = {
     "center": lambda context: CenterBox(),
     "max": lambda context: MaxBox(),
@@ -220,9 +296,12 @@ METHODS: dict[str, Callable[[MethodContext], Method]] = {
     "gradient": lambda context: Gradient(context.blackbox),
     "gradcam": lambda context: GradCam(context.blackbox),
     "iterative": lambda context: IterativeMask(context.blackbox, context.iterations),
+    "rise": lambda context: Rise(context.blackbox, context.rise_masks),
     "model": _model,
+    "model-gated": _gated_model,
 }
-DEFAULT_METHODS = ("center", "max", "gt", "gradient", "gradcam", "iterative", "model")
+MODEL_METHODS = ("model", "model-gated")  # the rows that need a masking model
+DEFAULT_METHODS = ("center", "max", "gt", "gradient", "gradcam", "iterative", "rise", "model", "model-gated")
 
 
 def create_method(name: str, context: MethodContext) -> Method:

@@ -153,6 +153,16 @@ _OBJECTIVE_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "probability that an image's class selector is replaced by a wrong class, in [0, 1)",
         number(float, 0, 1, high_open=True),
     ),
+    "hard_negative_share": (
+        "share of the fake selectors drawn among the black box's top --hard-negative-pool classes that it gives < 1%% "
+        "on the image (hard negatives), in [0, 1]",
+        PROBABILITY,
+    ),
+    "hard_negative_pool": (
+        "how many of the black box's top classes hard negatives are drawn from, >= 2",
+        number(int, 2),
+    ),
+    "fake_area_factor": ("the area term of a fake selector is multiplied by this, >= 0", NON_NEGATIVE),
     "embedding_weight": (
         "weight of the embedding speed-up term (max presence high for true, low for fake classes), >= 0",
         NON_NEGATIVE,

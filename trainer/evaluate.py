@@ -1,4 +1,5 @@
-"""Evaluation: localisation error (two protocols), saliency metric and speed, for the masking model and baselines.
+"""Evaluation: localisation error (two protocols), saliency metric, faithfulness (deletion, insertion, SSR, SDR) and
+speed, for the masking model and baselines.
 
 Library: `evaluate_masker(masker, blackbox, dataset)` (cheap, the masking model alone; the trainer calls it for
 validation). CLI: `python -m trainer evaluate --help` (its arguments and their checks: trainer.evaluate_args); the
@@ -17,12 +18,15 @@ from engine.api import load_masker
 from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.encoders import create_encoder
 from engine.models.masker import Masker, MaskerConfig
-from trainer.baselines import MaskingModel, MethodContext, create_method
+from trainer import faithfulness
+from trainer.baselines import MODEL_METHODS, MaskingModel, MethodContext, create_method
 from trainer.boxes import EvalDataset, Sample, open_dataset
 from trainer.cli import run_command
 from trainer.evaluate_args import PROG, EvaluationPlan, build_parser, plan_evaluation
+from trainer.evidence import blur
 from trainer.provenance import portable, portable_command
 from trainer.report import (
+    FAITHFULNESS_NOTE,
     NORMALISATION_NOTE,
     PROTOCOLS,
     RowWriter,
@@ -31,7 +35,15 @@ from trainer.report import (
     read_rows,
     write_summary,
 )
-from trainer.scoring import blackbox_correct, image_batch, iter_batches, run_method, score, summarise
+from trainer.scoring import (
+    blackbox_answers,
+    faithfulness_columns,
+    image_batch,
+    iter_batches,
+    run_method,
+    score,
+    summarise,
+)
 
 
 def evaluate_masker(
@@ -61,9 +73,9 @@ def evaluate_masker(
         for samples in iter_batches(dataset, indices, batch_size, errors):
             images = image_batch(samples, blackbox.input_size, device)
             classes = torch.tensor([s.label for s in samples], device=device)
-            correct = blackbox_correct(blackbox, images, classes)
+            answers = blackbox_answers(blackbox, images, classes)
             output = run_method(method, samples, images, classes)
-            rows += score(method, output, samples, blackbox, correct, device)
+            rows += score(method, output, samples, blackbox, answers, device)
     finally:
         masker.train(was_training)
     return {**summarise(rows), "errors": errors}
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(plan: EvaluationPlan, argv: list[str]) -> int:
     args, names, device, dataset = plan.args, plan.names, plan.device, plan.dataset
     blackbox, masker, masker_label = _models(plan)
-    context = MethodContext(blackbox, device, masker, masker_label, args.iterations)
+    context = MethodContext(blackbox, device, masker, masker_label, args.iterations, args.rise_masks, args.gate)
     methods = [create_method(name, context) for name in names]
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +110,9 @@ def run(plan: EvaluationPlan, argv: list[str]) -> int:
     try:
         for samples in iter_batches(dataset, todo, args.batch_size, errors):
             warmup = progress.n == 0
-            _evaluate_batch(samples, methods, blackbox, device, done, writer, sheet, args.sheet, warmup)
+            _evaluate_batch(
+                samples, methods, blackbox, device, done, writer, sheet, args.sheet, warmup, args.faithfulness_steps
+            )
             progress.update(len(samples))
     except KeyboardInterrupt:
         interrupted = True
@@ -128,14 +142,18 @@ def _evaluate_batch(
     sheet: list[dict],
     sheet_size: int,
     warmup: bool,
+    steps: int,
 ) -> None:
     images = image_batch(samples, blackbox.input_size, device)
     classes = torch.tensor([s.label for s in samples], device=device)
-    correct = blackbox_correct(blackbox, images, classes)
+    answers = blackbox_answers(blackbox, images, classes)
+    probability = torch.tensor(answers[1], device=device)
+    ref = faithfulness.reference(blackbox, images, classes, blur(images), probability) if steps else None
     outputs = []
     for method in methods:
         output = run_method(method, samples, images, classes)
-        rows = score(method, output, samples, blackbox, correct, device, warmup)
+        faithful = faithfulness_columns(blackbox, images, classes, output, ref, steps) if ref is not None else None
+        rows = score(method, output, samples, blackbox, answers, device, warmup, faithful)
         writer.write([row for row in rows if (row["file"], row["method"]) not in done])
         outputs.append(output)
     for index, sample in enumerate(samples[: max(sheet_size - len(sheet), 0)]):
@@ -151,7 +169,7 @@ def _evaluate_batch(
 def _models(plan: EvaluationPlan) -> tuple[BlackBox, nn.Module | None, str]:
     """(black box, masker or None, the model row's label) for a checked plan."""
     args, device = plan.args, plan.device
-    if "model" not in plan.names:
+    if not set(MODEL_METHODS) & set(plan.names):
         return create_blackbox(args.blackbox).to(device), None, ""
     if plan.model is None:  # --untrained
         blackbox = create_blackbox(args.blackbox)
@@ -200,6 +218,8 @@ def _meta(
         else f"cpu ({torch.get_num_threads()} threads)",
         "batch_size": args.batch_size,
         "iterations": args.iterations if "iterative" in names else None,
+        "rise_masks": args.rise_masks if "rise" in names else None,
+        "faithfulness": FAITHFULNESS_NOTE.format(steps=args.faithfulness_steps) if args.faithfulness_steps else None,
         "normalisation": NORMALISATION_NOTE.format(", ".join(normalised)) if normalised else None,
         "protocols": PROTOCOLS,
         "ms_per_image": "time of the method's own computation (maps or boxes) per image, batch time / batch size, "

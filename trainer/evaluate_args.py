@@ -11,12 +11,14 @@ from pathlib import Path
 
 import torch
 
+from engine.gate import GATE
 from engine.paths import DEFAULT_MODEL, data_root, default_model_path
-from trainer.baselines import DEFAULT_METHODS, METHODS
+from trainer.baselines import DEFAULT_METHODS, METHODS, MODEL_METHODS
 from trainer.boxes import EvalDataset, open_dataset
 from trainer.cli import (
     COUNT,
     COUNT_OR_ZERO,
+    PROBABILITY,
     Parser,
     UsageError,
     argument_checks,
@@ -25,6 +27,7 @@ from trainer.cli import (
     model_card,
     output_folder,
 )
+from trainer.faithfulness import DEFAULT_STEPS
 from trainer.report import check_resumable
 
 PROG = "python -m trainer evaluate"
@@ -81,6 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--iterations", type=COUNT, default=300, help="iterations of the iterative baseline (300; >= 1)"
     )
+    parser.add_argument(
+        "--gate",
+        type=PROBABILITY,
+        default=GATE,
+        help=f"model-gated: the mask is zeroed where the black box gives the target less than this ({GATE:g}, the "
+        f"engine's gate)",
+    )
+    parser.add_argument(
+        "--rise-masks", type=COUNT, default=1000, help="random masks of the RISE baseline per image (1000; >= 1)"
+    )
+    parser.add_argument(
+        "--faithfulness-steps",
+        type=COUNT_OR_ZERO,
+        default=DEFAULT_STEPS,
+        help=f"steps of the deletion and insertion curves ({DEFAULT_STEPS}: {100 // DEFAULT_STEPS}%% of the pixels "
+        f"each; 0: no faithfulness columns, which saves 2 x steps black-box passes per image and method)",
+    )
     parser.add_argument("--batch-size", type=COUNT, default=8, help="images per batch for every method (8; >= 1)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", type=Path, default=Path("runs/evaluate"), help="output folder (runs/evaluate)")
@@ -99,22 +119,22 @@ EPILOG = """\
 methods: center (centred box, half the image area), max (the whole image), gt (the ground-truth boxes),
 gradient (Simonyan et al.: |d class score / d pixel|), gradcam (Grad-CAM, the grad-cam package, on the black
 box's last feature map), iterative (Fong & Vedaldi: a 28x28 mask optimised per image for --iterations steps with
-the training objective; by far the slowest), model (the masking model: one forward pass).
-Gradient and Grad-CAM maps are rescaled per image to [0, 1] (min-max) before thresholding.
+the training objective; by far the slowest), rise (RISE, Petsiuk et al.: --rise-masks random masks weighted by the
+black box's probability; a black-box pass per mask and image), model (the masking model: one forward pass),
+model-gated (the masking model, its mask zeroed where the black box gives the target less than --gate).
+Gradient, Grad-CAM and RISE maps are rescaled per image to [0, 1] (min-max) before thresholding.
 
 columns: LE paper = localisation error, threshold 0.5, tightest box around everything above (an empty mask is a
 miss); LE mean = threshold at the map's mean, box of the largest connected component (Phang et al.); hit = IoU > 0.5
 with any ground-truth box, the ground-truth class as target. saliency = log(max(a, 0.05)) - log(p) on the paper
 box (lower is better). ms/image = the method's own time, batch time / batch size, first batch left out.
-
-outputs (in --out): per_image.csv (one row per image and method, appended as the run goes), summary.csv,
-summary.json (the table, how it was computed, the images that could not be used), contact_sheet.png.
-
-the real ImageNet validation set: either a folder of images with a boxes.csv in the dev set's format
-(file,label,orig_width,orig_height,x0,y0,x1,y1; boxes in pixels of the stored image), or
-  python -m trainer evaluate --data ILSVRC2012_img_val --annotations ILSVRC2012_bbox_val
-with the standard bounding-box XML files (one per image, boxes in original pixels, the class as a wnid).
-Images are stretched to 227 x 227 (the dev set's size) and their boxes with them.
+Faithfulness (at the black box's input size, the ground-truth class as target; removed pixels show the image
+blurred with sigma 10 at 224, the paper's evidence removal, for every method): deletion / insertion = area under
+the black box's probability of the target as the map's pixels are removed from the image / added to the blurred
+image, most salient first, in --faithfulness-steps equal steps (ties in a fixed random order; lower / higher is
+better); M = the map above 0.5 (box methods: the box), region = its mean area; SSR % / SDR % = share of images
+where the preserved view Phi(X, M) keeps >= 50% of the probability on the image / the destroyed view Phi(X, 1 - M)
+leaves <= 10% of it.
 """
 
 
@@ -123,7 +143,7 @@ class EvaluationPlan:
     """A checked command line."""
 
     args: argparse.Namespace
-    names: list[str]  # the methods, in order, without duplicates ("model" left out when there is no model file)
+    names: list[str]  # the methods, in order, without duplicates (MODEL_METHODS left out when there is no model file)
     device: torch.device
     data: Path
     dataset: EvalDataset
@@ -149,11 +169,11 @@ def plan_evaluation(args: argparse.Namespace) -> EvaluationPlan:
     if args.untrained and args.model is not None:
         raise UsageError("--untrained evaluates an untrained masker instead of --model; give one of them")
     model = None
-    if "model" in names and not args.untrained:
+    if set(MODEL_METHODS) & set(names) and not args.untrained:
         model = args.model if args.model is not None else default_model_path()
         if not model.exists() and args.model is None and args.methods == ",".join(DEFAULT_METHODS):
-            print(f"note: the bundled model {model} does not exist; the model row is left out", file=sys.stderr)
-            names, model = [name for name in names if name != "model"], None
+            print(f"note: the bundled model {model} does not exist; the model rows are left out", file=sys.stderr)
+            names, model = [name for name in names if name not in MODEL_METHODS], None
         elif not model.exists():
             raise UsageError(
                 f"the masking model {model} does not exist (train one with `python -m trainer train`, "

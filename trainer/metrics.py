@@ -70,6 +70,18 @@ def full_box(width: int, height: int) -> np.ndarray:
     return np.array([0.0, 0.0, float(width), float(height)])
 
 
+def boxes_mask(boxes: list[np.ndarray], width: int, height: int, size: int) -> np.ndarray:
+    """(size, size) float32, 1 on the pixels whose centre lies in any of `boxes` (given in width x height pixels)."""
+    centres_x = (np.arange(size) + 0.5) * width / size
+    centres_y = (np.arange(size) + 0.5) * height / size
+    mask = np.zeros((size, size), dtype=np.float32)
+    for x0, y0, x1, y1 in boxes:
+        inside_x = (centres_x >= x0) & (centres_x < x1)
+        inside_y = (centres_y >= y0) & (centres_y < y1)
+        mask[np.ix_(inside_y, inside_x)] = 1.0
+    return mask
+
+
 def pixel_bounds(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
     """The box rounded to the nearest pixel edges, inside the image and at least one pixel wide and high."""
     x0, y0, x1, y1 = (int(round(float(v))) for v in box)

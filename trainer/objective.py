@@ -47,6 +47,13 @@ class ObjectiveConfig:
     destroy_power: float = 0.3
     hinge_margin: float = 1.0
     fake_probability: float = 0.3
+    # Share of the fake selectors drawn among the black box's top `hard_negative_pool` classes on the image that it
+    # gives less than 1% (a hard negative: a class it ranks as plausible yet does not see, e.g. "minivan" on a street
+    # of pedestrians); the rest are drawn uniformly from the wrong classes (the paper's fake labels).
+    hard_negative_share: float = 0.0
+    hard_negative_pool: int = 100
+    # The area term of a fake selector is multiplied by this (its mask must be empty; 1 = the paper's weighting).
+    fake_area_factor: float = 1.0
     # BCE on max_ij sigmoid(presence logit): high for the true class, low for a fake one (section 4.1).
     embedding_weight: float = 1.0
 
@@ -61,6 +68,10 @@ class ObjectiveConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if not 0 <= self.fake_probability < 1:
             raise ValueError(f"fake_probability must lie in [0, 1), not {self.fake_probability}")
+        if not 0 <= self.hard_negative_share <= 1:
+            raise ValueError(f"hard_negative_share must lie in [0, 1], not {self.hard_negative_share}")
+        if self.hard_negative_pool < 2:
+            raise ValueError(f"hard_negative_pool must be at least 2, not {self.hard_negative_pool}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,7 +205,10 @@ def objective(
     terms = {
         "tv": config.tv_weight * batch_mean(tv_term(mask_low[is_real], config.tv_reduction, config.tv_border)),
         "area": config.area_weight
-        * area_term(mask, is_real, config.area_form, config.area_power, config.area_target).mean(),
+        * (
+            area_term(mask, is_real, config.area_form, config.area_power, config.area_target)
+            * torch.where(is_real, 1.0, config.fake_area_factor)
+        ).mean(),
         "preserve": config.preserve_weight
         * batch_mean(preserve_term(preserved_logits, real_targets, config.preserve_form, config.hinge_margin)),
         "destroy": config.destroy_weight

@@ -24,10 +24,23 @@ PROTOCOLS = {
     "image's boxes",
 }
 
+FAITHFULNESS_NOTE = (
+    "deletion / insertion: area under the black box's probability of the target as the map's pixels are removed "
+    "from the image / added to the blurred image (sigma 10 at 224), most salient first, {steps} equal steps, ties in "
+    "a fixed random order per image; M = the map above 0.5 (box methods: the box), region: its mean area; SSR / SDR: "
+    "share of images where Phi(X, M) keeps >= 50% of the probability on the image / Phi(X, 1 - M) leaves <= 10% of "
+    "it, blurred fill"
+)
+
 TABLE_COLUMNS = (
     ("loc_error_paper", "LE paper %", "{:.1f}"),
     ("loc_error_mean", "LE mean %", "{:.1f}"),
     ("saliency_metric", "saliency", "{:.3f}"),
+    ("deletion_auc", "deletion", "{:.3f}"),
+    ("insertion_auc", "insertion", "{:.3f}"),
+    ("region_area", "region", "{:.3f}"),
+    ("ssr_share", "SSR %", "{:.1f}"),
+    ("sdr_share", "SDR %", "{:.1f}"),
     ("ms_per_image", "ms/image", "{:.1f}"),
 )
 SUMMARY_FIELDS = (
@@ -37,6 +50,11 @@ SUMMARY_FIELDS = (
     "loc_error_paper",
     "loc_error_mean",
     "saliency_metric",
+    "deletion_auc",
+    "insertion_auc",
+    "region_area",
+    "ssr_share",
+    "sdr_share",
     "ms_per_image",
     "mean_mask",
     "empty_masks",
@@ -137,6 +155,8 @@ def print_report(lines: list[dict], meta: dict, errors: list[str], data: Path) -
     )
     if meta["normalisation"]:
         print(f"note: {meta['normalisation']}")
+    if meta.get("faithfulness"):
+        print(f"faithfulness: {meta['faithfulness']}")
     if errors:
         print(f"{len(errors)} problem(s) with the data (images left out or boxes dropped; all in summary.json):")
         for error in errors[:10]:

@@ -1,7 +1,9 @@
-"""Run one method on a batch of images and score it: localisation (both protocols), saliency metric, time.
+"""Run one method on a batch of images and score it: localisation (both protocols), saliency metric, time, and
+(when asked) faithfulness: deletion and insertion AUC, SSR and SDR of the thresholded map (trainer.faithfulness).
 
 Maps are computed on the images resized to the black box's input size (224) and mapped back (bilinear) to the
-evaluated image size (227 for the dev set), where the boxes and IoUs are measured.
+evaluated image size (227 for the dev set), where the boxes and IoUs are measured. Faithfulness is measured at the
+black box's input size, on the map as computed there (box methods: the box drawn there).
 """
 
 from __future__ import annotations
@@ -18,9 +20,19 @@ from torch import nn
 
 from engine.errors import DataError
 from engine.models.blackbox import BlackBox
+from trainer import faithfulness
 from trainer.baselines import BoxMethod, MapMethod, normalise_per_image
 from trainer.boxes import EvalDataset, Sample
-from trainer.metrics import HIT_IOU, best_iou, box_mean, box_paper, full_box, saliency_scores
+from trainer.metrics import (
+    HIT_IOU,
+    PAPER_THRESHOLD,
+    best_iou,
+    box_mean,
+    box_paper,
+    boxes_mask,
+    full_box,
+    saliency_scores,
+)
 
 ROW_FIELDS = (
     "file",
@@ -36,7 +48,16 @@ ROW_FIELDS = (
     "blackbox_correct",
     "ms",
     "warmup",
+    "probability",
+    "deletion_auc",
+    "insertion_auc",
+    "region_area",
+    "preserved",
+    "destroyed",
+    "ssr",
+    "sdr",
 )
+FAITHFULNESS_FIELDS = ROW_FIELDS[ROW_FIELDS.index("deletion_auc") :]
 
 
 @dataclass
@@ -48,6 +69,8 @@ class MethodOutput:
     mean_boxes: list[np.ndarray | None]
     saliency_boxes: list[list[np.ndarray]]
     seconds: float
+    input_maps: torch.Tensor  # (B, 1, S, S) at the black box's input size: the map (box methods: the boxes drawn)
+    regions: torch.Tensor  # (B, 1, S, S) 0/1: the map above the paper threshold (box methods: the boxes)
 
 
 def image_batch(samples: list[Sample], size: int, device: torch.device) -> torch.Tensor:
@@ -74,12 +97,15 @@ def run_method(
 ) -> MethodOutput:
     """The method's answer for every sample; `images` (B, 3, S, S) are the samples at the black box's input size."""
     height, width = samples[0].image.shape[:2]
+    size = images.shape[-1]
     if isinstance(method, BoxMethod):
         start = time.perf_counter()
         boxes = [method.boxes(width, height, s.boxes) for s in samples]
         seconds = time.perf_counter() - start
         firsts: list[np.ndarray | None] = [b[0] for b in boxes]
-        return MethodOutput([None] * len(samples), firsts, list(firsts), boxes, seconds)
+        drawn = torch.from_numpy(np.stack([boxes_mask(b, width, height, size) for b in boxes]))[:, None]
+        drawn = drawn.to(images.device)
+        return MethodOutput([None] * len(samples), firsts, list(firsts), boxes, seconds, drawn, drawn)
     _synchronize(images.device)
     start = time.perf_counter()
     maps = method.maps(images, classes)
@@ -87,13 +113,51 @@ def run_method(
     seconds = time.perf_counter() - start
     if method.normalised:
         maps = normalise_per_image(maps)
-    maps = F.interpolate(maps.float(), size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
-    arrays = list(maps[:, 0].detach().cpu().numpy())
+    input_maps = maps.detach().float()
+    regions = (input_maps > PAPER_THRESHOLD).float()
+    maps = F.interpolate(input_maps, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+    arrays = list(maps[:, 0].cpu().numpy())
     paper = [box_paper(m) for m in arrays]
     mean = [box_mean(m) for m in arrays]
     # an empty mask claims nothing: its saliency metric is that of the whole image (and it is counted as empty)
     saliency = [[b if b is not None else full_box(width, height)] for b in paper]
-    return MethodOutput(list(arrays), paper, mean, saliency, seconds)
+    return MethodOutput(list(arrays), paper, mean, saliency, seconds, input_maps, regions)
+
+
+def faithfulness_columns(
+    blackbox: nn.Module,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    output: MethodOutput,
+    ref: faithfulness.Reference,
+    steps: int,
+) -> list[dict]:
+    """Per image: deletion and insertion AUC (`steps` steps), the thresholded map's area (fraction of the image), its
+    preserved and destroyed probabilities, and whether SSR and SDR hold (1/0)."""
+    deletion, insertion = faithfulness.deletion_insertion(blackbox, images, classes, output.input_maps, ref, steps)
+    preserved, destroyed = faithfulness.evidence(blackbox, images, classes, output.regions, ref)
+    ssr, sdr = faithfulness.ssr_holds(preserved, ref), faithfulness.sdr_holds(destroyed, ref)
+    columns = zip(
+        faithfulness.area_under(deletion).tolist(),
+        faithfulness.area_under(insertion).tolist(),
+        output.regions.flatten(1).mean(1).tolist(),
+        preserved.tolist(),
+        destroyed.tolist(),
+        ssr.tolist(),
+        sdr.tolist(),
+    )
+    return [
+        {
+            "deletion_auc": round(d, 6),
+            "insertion_auc": round(i, 6),
+            "region_area": round(area, 6),
+            "preserved": round(kept, 6),
+            "destroyed": round(left, 6),
+            "ssr": int(holds_ssr),
+            "sdr": int(holds_sdr),
+        }
+        for d, i, area, kept, left, holds_ssr, holds_sdr in columns
+    ]
 
 
 def score(
@@ -101,13 +165,17 @@ def score(
     output: MethodOutput,
     samples: list[Sample],
     blackbox: BlackBox,
-    correct: list[bool],
+    answers: tuple[list[bool], list[float]],
     device: torch.device,
     warmup: bool = False,
+    faithful: list[dict] | None = None,
 ) -> list[dict]:
-    """One row per image (ROW_FIELDS). `warmup`: the method's first batch in this run (its time is not averaged)."""
+    """One row per image (ROW_FIELDS). `answers`: (top-1 correct, target probability) per image (blackbox_answers);
+    `warmup`: the method's first batch in this run (its time is not averaged);
+    `faithful`: the faithfulness columns per image (faithfulness_columns), or None (left empty)."""
     images = [s.image for s in samples]
     labels = [s.label for s in samples]
+    correct, probabilities = answers
     saliency = saliency_scores(blackbox, images, output.saliency_boxes, labels, device, blackbox.input_size)
     ms = 1000 * output.seconds / len(samples)
     rows = []
@@ -130,15 +198,21 @@ def score(
                 "blackbox_correct": int(correct[index]),
                 "ms": round(ms, 3),
                 "warmup": int(warmup),
+                "probability": round(probabilities[index], 6),
+                **(faithful[index] if faithful is not None else dict.fromkeys(FAITHFULNESS_FIELDS, "")),
             }
         )
     return rows
 
 
 @torch.no_grad()
-def blackbox_correct(blackbox: nn.Module, images: torch.Tensor, classes: torch.Tensor) -> list[bool]:
-    """Whether the black box's top-1 class is the ground truth, per image."""
-    return (blackbox(images).argmax(1) == classes).cpu().tolist()
+def blackbox_answers(
+    blackbox: nn.Module, images: torch.Tensor, classes: torch.Tensor
+) -> tuple[list[bool], list[float]]:
+    """Per image: whether the black box's top-1 class is the ground truth, and its probability of the ground truth."""
+    logits = blackbox(images).float()
+    probabilities = F.softmax(logits, dim=1).gather(1, classes[:, None])[:, 0]
+    return (logits.argmax(1) == classes).cpu().tolist(), probabilities.cpu().tolist()
 
 
 def iter_batches(
@@ -166,7 +240,7 @@ def summarise(rows: list[dict]) -> dict:
     """Rows of one method -> its table line: errors in %, mean saliency metric, ms per image, mean mask."""
 
     def mean(key: str, selected: list[dict] = rows) -> float:
-        values = [float(r[key]) for r in selected if r[key] != ""]
+        values = [float(r[key]) for r in selected if r.get(key, "") != ""]  # "": not measured (no faithfulness)
         return float(np.mean(values)) if values else float("nan")
 
     # a method's first batch pays one-off start-up costs (CUDA kernel loading, cuDNN autotuning, allocator growth):
@@ -182,4 +256,9 @@ def summarise(rows: list[dict]) -> dict:
         "mean_mask": mean("mask_mean"),
         "empty_masks": int(sum(int(r["empty_mask"]) for r in rows)),
         "blackbox_top1": 100 * mean("blackbox_correct"),
+        "deletion_auc": mean("deletion_auc"),
+        "insertion_auc": mean("insertion_auc"),
+        "region_area": mean("region_area"),
+        "ssr_share": 100 * mean("ssr"),
+        "sdr_share": 100 * mean("sdr"),
     }

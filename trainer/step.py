@@ -86,6 +86,47 @@ def select_classes(
     return torch.where(is_real, targets, wrong), is_real
 
 
+HARD_NEGATIVE_BOUND = 0.01  # a hard negative gets less than this probability from the black box on the image
+
+
+def hard_negatives(
+    probabilities: torch.Tensor, targets: torch.Tensor, pool: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Per image, a class drawn uniformly among the black box's top `pool` classes (rows of `probabilities` (N, K))
+    that get less than HARD_NEGATIVE_BOUND and are not the target; -1 where there is none."""
+    top = probabilities.topk(min(pool, probabilities.shape[1]), dim=1)
+    allowed = (top.values < HARD_NEGATIVE_BOUND) & (top.indices != targets[:, None])
+    scores = torch.rand(top.indices.shape, generator=generator).to(probabilities.device)
+    scores = torch.where(allowed, scores, torch.full_like(scores, -1.0))
+    best = scores.argmax(1, keepdim=True)
+    chosen = top.indices.gather(1, best)[:, 0]
+    return torch.where(allowed.any(1), chosen, torch.full_like(chosen, -1))
+
+
+def with_hard_negatives(
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    classes: torch.Tensor,
+    is_real: torch.Tensor,
+    blackbox: nn.Module,
+    share: float,
+    pool: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """`classes` with a share `share` of the fake selectors replaced by hard negatives of their image (the black box
+    runs on those images only, without gradient)."""
+    hard = (~is_real).cpu() & (torch.rand(len(targets), generator=generator) < share)
+    if not bool(hard.any()):
+        return classes
+    where = hard.to(classes.device)
+    with torch.no_grad():
+        probabilities = torch.softmax(blackbox(images[where]).float(), dim=1)
+    drawn = hard_negatives(probabilities, targets[where], pool, generator)
+    replaced = classes.clone()
+    replaced[where] = torch.where(drawn >= 0, drawn, classes[where])
+    return replaced
+
+
 def step_terms(context: StepContext, step: int) -> StepOutput:
     """The objective's terms on step `step`'s batch (the same batch and draws whenever it is computed)."""
     config, device = context.config, context.device
@@ -94,7 +135,19 @@ def step_terms(context: StepContext, step: int) -> StepOutput:
     images = context.augmenter(indices, cpu_random)  # (B, 3, S, S) on the device
     targets = context.labels[indices.to(device)]
     num_classes = len(context.blackbox.classes)
-    classes, is_real = select_classes(targets, num_classes, config.objective.fake_probability, cpu_random)
+    objective_config = config.objective
+    classes, is_real = select_classes(targets, num_classes, objective_config.fake_probability, cpu_random)
+    if objective_config.hard_negative_share > 0:  # drawn after the paper's draws: a run without them is unchanged
+        classes = with_hard_negatives(
+            images,
+            targets,
+            classes,
+            is_real,
+            context.blackbox,
+            objective_config.hard_negative_share,
+            objective_config.hard_negative_pool,
+            cpu_random,
+        )
 
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=context.amp):
         outputs = context.step_model(images, classes)

@@ -16,7 +16,8 @@ from tests.engine.bounds import frame_mask_bounds
 
 @pytest.fixture(scope="module")
 def explainer(untrained_masker, blackbox):
-    with Explainer.from_masker(untrained_masker, blackbox, "onnxruntime", name="untrained") as explainer:
+    # no gate: these tests explain classes the black box hardly sees on the frame (the gate: test_gate.py)
+    with Explainer.from_masker(untrained_masker, blackbox, "onnxruntime", name="untrained", gate=0.0) as explainer:
         yield explainer
 
 
@@ -126,7 +127,7 @@ def test_batch_matches_single_frames(explainer: Explainer, graphs, frame: np.nda
 
 
 def test_torch_cpu_backend_explains_the_same(explainer: Explainer, graphs, untrained_masker, blackbox, frame) -> None:
-    with Explainer.from_masker(untrained_masker, blackbox, "torch-cpu") as reference:
+    with Explainer.from_masker(untrained_masker, blackbox, "torch-cpu", gate=0.0) as reference:
         expected = reference.explain(frame, 409, evidence=False)
     actual = explainer.explain(frame, 409, evidence=False)
     (bound,) = frame_mask_bounds(graphs, [frame], [409])  # torch-cpu is the reference itself

@@ -8,6 +8,7 @@ import torch
 
 from trainer.baselines import (
     CenterBox,
+    GatedMaskingModel,
     GradCam,
     Gradient,
     GroundTruthBoxes,
@@ -68,6 +69,19 @@ def test_iterative_mask_moves_away_from_its_start(blackbox, tiny_images):
 def test_masking_model(untrained_masker, tiny_images):
     method = MaskingModel(untrained_masker, "Masking model (untrained)")
     check_maps(method.maps(*tiny_images), method.normalised)
+
+
+def test_gated_masking_model_empties_masks_under_the_gate(untrained_masker, blackbox, tiny_images):
+    images, classes = tiny_images
+    plain = MaskingModel(untrained_masker).maps(images, classes)
+    torch.testing.assert_close(GatedMaskingModel(untrained_masker, blackbox, 0.0).maps(images, classes), plain)
+    probability = torch.softmax(blackbox(images), 1).gather(1, classes[:, None])[:, 0]
+    between = float(probability.min() + probability.max()) / 2  # one image above the gate, one below
+    gated = GatedMaskingModel(untrained_masker, blackbox, between).maps(images, classes)
+    above = int(probability.argmax())
+    torch.testing.assert_close(gated[above], plain[above])
+    assert gated[1 - above].max() == 0
+    assert "gated at p < " in GatedMaskingModel(untrained_masker, blackbox, 0.003).label
 
 
 def test_registry(blackbox):

@@ -97,3 +97,18 @@ def test_presets_hold_the_published_values():
         ObjectiveConfig(area_form="cube")
     with pytest.raises(ValueError, match="unknown objective preset"):
         preset("nonsense")
+
+
+def test_fake_area_factor_weighs_only_the_fake_selectors_area():
+    mask, real, logits = _inputs(2, [True, False])
+    plain = ObjectiveConfig(embedding_weight=0.0)
+    heavy = ObjectiveConfig(embedding_weight=0.0, fake_area_factor=4.0)
+    targets = torch.tensor([1, 2])
+    presence = torch.zeros(2, 1, 2, 2)
+    area_plain = objective(plain, mask, mask, presence, logits[:1], logits[1:], targets, real)["area"].item()
+    area_heavy = objective(heavy, mask, mask, presence, logits[:1], logits[1:], targets, real)["area"].item()
+    real_mean, fake_mean = mask[0].mean().item(), mask[1].mean().item()
+    assert area_plain == pytest.approx(8.0 * (real_mean + fake_mean) / 2)
+    assert area_heavy == pytest.approx(8.0 * (real_mean + 4.0 * fake_mean) / 2)
+    with pytest.raises(ValueError, match="hard_negative_share"):
+        ObjectiveConfig(hard_negative_share=1.5)
