@@ -159,7 +159,7 @@ def _lite_builder(variant: int) -> Callable[[], nn.Module]:
         import timm
 
         net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
-        depths = tuple(len(stage) for stage in net.blocks)
+        depths = tuple(len(list(stage.children())) for stage in net.get_submodule("blocks").children())
         state = torch.load(lite_weights_path(variant), map_location="cpu", weights_only=True)
         net.load_state_dict({rename_lite_key(k, depths): v for k, v in state.items()}, strict=True)
         return net
