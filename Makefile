@@ -14,7 +14,7 @@ test: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/tensorrt_stubs.py .mypy-stubs
-	MYPYPATH=.mypy-stubs $(BIN)/mypy engine/backends app
+	MYPYPATH=.mypy-stubs $(BIN)/mypy engine trainer app
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 $(VENV)/bin/python:

@@ -1,20 +1,63 @@
 """--benchmark-frames N: the app's own counter, headless. Counts explained frames shown on screen (the full
-window with its views, painted offscreen), prints the rate and the engine's time per stage, then quits."""
+window with its views, painted offscreen) and evidence checks received, prints the rates, the time per stage and the
+time from launch to the first picture and to the first explained frame, then quits."""
 
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QApplication
 
+from app.scheduler import FrameResult
+from app.stats import process_age
 from app.window import MainWindow
-from app.worker import FrameResult
+from engine.contract import Evidence
 
-_STALL_SECONDS = 180.0  # no explained frame for this long: the model never loaded, give up
+STALL_SECONDS = 180.0  # a loaded model and no explained frame for this long: something is stuck, give up
+# Loading is not a stall: a first run on a GPU exports the model and builds two TensorRT plans (minutes). It still
+# has a limit, so that a load that never ends does not hold a headless run forever.
+LOAD_SECONDS = 1800.0
+
+
+class Watchdog:
+    """When to give up on a benchmark (plain Python, so the rule is tested without waiting): more than
+    `stall_seconds` without an explained frame once a model is ready, or more than `load_seconds` loading one."""
+
+    def __init__(
+        self,
+        stall_seconds: float = STALL_SECONDS,
+        load_seconds: float = LOAD_SECONDS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.stall_seconds = stall_seconds
+        self.load_seconds = load_seconds
+        self.clock = clock
+        self.loading = False
+        self._since = clock()  # the last progress: the start, a model ready or loading, an explained frame
+
+    def model_loading(self) -> None:
+        self.loading = True
+        self._since = self.clock()
+
+    def model_ready(self) -> None:
+        self.loading = False
+        self._since = self.clock()
+
+    def frame_explained(self) -> None:
+        self._since = self.clock()
+
+    def verdict(self) -> str | None:
+        """None while all is well, else why the benchmark should stop."""
+        waited = self.clock() - self._since
+        if self.loading:
+            return f"the model did not load in {self.load_seconds:.0f} s" if waited > self.load_seconds else None
+        return f"no explained frame for {self.stall_seconds:.0f} s" if waited > self.stall_seconds else None
 
 
 class Benchmark(QObject):
@@ -25,26 +68,46 @@ class Benchmark(QObject):
         self.exit_code = 1
         self._started_at: float | None = None  # the first explained frame (warm-up and loading excluded)
         self._count = 0
+        self._first_picture_s: float | None = None  # process age when the first frame was on screen
+        self._first_explained_s: float | None = None  # ... the first explained frame
+        self._explained_before = 0
         self._timings: list[dict[str, float]] = []
+        self._evidence_ms: list[float] = []
+        self._evidence_count = 0
         self._shape = ""
-        self._last_progress = time.perf_counter()
+        self._views = ""
+        self.watchdog = Watchdog()
         window.result_shown.connect(self._on_result)
-        self._watchdog = QTimer(self)
-        self._watchdog.timeout.connect(self._check_stall)
-        self._watchdog.start(1000)
+        window.worker.evidence_ready.connect(self._on_evidence)
+        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
+        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._check_stall)
+        self._timer.start(1000)
 
     def _on_result(self, result: FrameResult) -> None:
+        if self._first_picture_s is None:
+            self._first_picture_s = process_age()
         if result.explanation is None:
             return
-        self._last_progress = time.perf_counter()
+        self.watchdog.frame_explained()
         if self._started_at is None:
-            self._started_at = self._last_progress
+            self._first_explained_s = process_age()
+            self._started_at = time.perf_counter()
+            self._explained_before = self.window.worker.scheduler.explained_count
             self._shape = f"{result.frame.shape[1]}x{result.frame.shape[0]}"
+            width, height = result.explanation.view_size
+            self._views = f"{width}x{height}"
             return
         self._count += 1
         self._timings.append(dict(result.explanation.timings_ms))
         if self._count >= self.frames:
             self._finish()
+
+    def _on_evidence(self, evidence: Evidence) -> None:
+        if self._started_at is not None:
+            self._evidence_count += 1
+            self._evidence_ms.append(evidence.check_ms)
 
     def _finish(self) -> None:
         assert self._started_at is not None
@@ -52,29 +115,36 @@ class Benchmark(QObject):
         window = self.window
         model = window.controller.model
         state = window.state
+        explained = window.worker.scheduler.explained_count - self._explained_before
         stages = sorted({key for timing in self._timings for key in timing})
         medians = ", ".join(
             f"{stage} {statistics.median(t[stage] for t in self._timings if stage in t):.1f}" for stage in stages
         )
+        evidence_ms = f"{statistics.median(self._evidence_ms):.1f} ms each" if self._evidence_ms else "none"
         print(
             f"benchmark: {self._count} explained frames shown in {elapsed:.2f} s = "
-            f"{self._count / elapsed:.1f} frames/s shown"
+            f"{self._count / elapsed:.1f} frames/s shown; {explained / elapsed:.1f} frames/s explained; "
+            f"evidence updated {self._evidence_count / elapsed:.1f} times/s ({evidence_ms})"
         )
         print(
-            f"  source {state.source_label} ({self._shape}), views: {state.layout}, fill {state.fill}, "
-            f"evidence {'on' if state.evidence else 'off'}"
+            f"  source {state.source_label} ({self._shape}), layout {state.layout} (each view made at {self._views}), "
+            f"fill {state.fill}, evidence {'on' if state.evidence else 'off'}"
         )
         if model is not None:
             print(f"  model {model.description}, backend {model.backend} ({model.backend_reason})")
         print(f"  engine time per frame, median ms: {medians}")
         engine_ms = statistics.median(t.get("total", 0.0) for t in self._timings)
         print(
-            f"  per shown frame {1000 * elapsed / self._count:.1f} ms = engine {engine_ms:.1f} ms + the rest "
-            f"(decoding, handing over, painting; other programs on this CPU)"
+            f"  per shown frame {1000 * elapsed / self._count:.1f} ms; the engine's part {engine_ms:.1f} ms "
+            f"(decoding and preparing the next frame, the evidence check and painting run beside it)"
         )
         print(
-            f"  pipeline explained {window.worker.stats.explained_fps:.1f} frames/s (last 2 s), "
-            f"frames dropped {window.worker.stats.dropped}, CPU cores {os.cpu_count()}"
+            f"  launch to first picture {_seconds(self._first_picture_s)}, to first explained frame "
+            f"{_seconds(self._first_explained_s)} (from the start of the process)"
+        )
+        print(
+            f"  frames dropped {window.worker.stats.dropped}, CPU cores {os.cpu_count()}, "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         sys.stdout.flush()
         self.exit_code = 0
@@ -86,11 +156,113 @@ class Benchmark(QObject):
         self._stop()
 
     def _check_stall(self) -> None:
-        if time.perf_counter() - self._last_progress > _STALL_SECONDS:
-            self.fail(f"no explained frame for {_STALL_SECONDS:.0f} s")
+        verdict = self.watchdog.verdict()
+        if verdict is not None:
+            self.fail(verdict)
 
     def _stop(self) -> None:
-        self._watchdog.stop()
+        self._timer.stop()
+        self.window.result_shown.disconnect(self._on_result)
+        self.window.close()
+        application = QApplication.instance()
+        if application is not None:
+            application.quit()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+class SeekBenchmark(QObject):
+    """--benchmark-seeks N: how fast the app answers a user who scrubs and changes settings, paused on a video.
+
+    N actions, one after the other, each 150 to 400 ms after the previous answer (a person, not a script): a jump to
+    a random frame through the slider (as a click or a drag does), or another fill from the View controls. Each one
+    is timed from the request (in the GUI thread) to the moment the answer is on screen: the frame asked for, or the
+    frame explained with the new fill. Prints the median, the 95th percentile and the worst, per kind of action.
+    Run it with another program busy on every core to see the app under load."""
+
+    def __init__(self, window: MainWindow, actions: int, seed: int = 0) -> None:
+        super().__init__(window)
+        self.window = window
+        self.actions = actions
+        self.exit_code = 1
+        self._random = random.Random(seed)
+        self._latencies: dict[str, list[float]] = {"seek": [], "setting": []}
+        self._pending: tuple[str, float, Callable[[FrameResult], bool]] | None = None
+        self._started = False
+        self.watchdog = Watchdog()
+        window.result_shown.connect(self._on_result)
+        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
+        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._check_stall)
+        self._timer.start(1000)
+
+    def _on_result(self, result: FrameResult) -> None:
+        if result.explanation is None:
+            return
+        self.watchdog.frame_explained()
+        if not self._started:
+            self._started = True
+            self.window.state.update(playing=False)
+            QTimer.singleShot(1000, self._act)  # let the pause settle
+            return
+        if self._pending is not None and self._pending[2](result):
+            kind, asked_at, _ = self._pending
+            self._latencies[kind].append((time.perf_counter() - asked_at) * 1000)
+            self._pending = None
+            if sum(map(len, self._latencies.values())) >= self.actions:
+                self._finish()
+            else:
+                QTimer.singleShot(self._random.randint(150, 400), self._act)
+
+    def _act(self) -> None:
+        state = self.window.state
+        if self._random.random() < 0.7 and state.frame_count:
+            index = self._random.randrange(state.frame_count)
+            if index == state.frame_index:
+                index = (index + 1) % state.frame_count
+            self._pending = ("seek", time.perf_counter(), lambda result: result.frame_index == index)
+            self.window.player.slider.setValue(index)  # the slider's own signal: the path a click or drag takes
+        else:
+            fills = [fill for fill in ("blur", "grey", "black") if fill != state.fill]
+            fill = self._random.choice(fills)
+            self._pending = (
+                "setting",
+                time.perf_counter(),
+                lambda result: result.explanation is not None and result.explanation.fill == fill,
+            )
+            self.window.view_controls.fill_combo.setCurrentIndex(self.window.view_controls.fill_combo.findData(fill))
+
+    def _finish(self) -> None:
+        print(f"benchmark: {self.actions} actions on {self.window.state.source_label}, paused, one at a time")
+        for kind, values in self._latencies.items():
+            if values:
+                ordered = sorted(values)
+                p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+                median = statistics.median(values)
+                print(
+                    f"  {kind:<8} {len(values):>3} times: request to picture median {median:.0f} ms, "
+                    f"95th percentile {p95:.0f} ms, worst {ordered[-1]:.0f} ms"
+                )
+        print(f"  CPU cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+        sys.stdout.flush()
+        self.exit_code = 0
+        self._stop()
+
+    def fail(self, text: str) -> None:
+        print(f"benchmark failed: {text}", file=sys.stderr)
+        self.exit_code = 1
+        self._stop()
+
+    def _check_stall(self) -> None:
+        verdict = self.watchdog.verdict()
+        if verdict is not None:
+            self.fail(verdict)
+
+    def _stop(self) -> None:
+        self._timer.stop()
         self.window.result_shown.disconnect(self._on_result)
         self.window.close()
         application = QApplication.instance()

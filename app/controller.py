@@ -11,13 +11,16 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from app.mailbox import ExplainParams, ModelSpec
+from app.scheduler import ModelInfo, SourceInfo
 from app.state import AppState
-from app.worker import ExplainParams, ModelInfo, ModelSpec, PipelineWorker, SourceInfo
+from app.worker import PipelineWorker
 from engine.paths import DEMO_CLIP
 
 
 class Controller(QObject):
     message = pyqtSignal(str)  # something to tell the user (status bar)
+    notice = pyqtSignal(str)  # something to know about the source, said once (status bar, for longer)
     failure = pyqtSignal(str, str)  # (title, text): something went wrong, the app goes on
     model_ready = pyqtSignal(object)  # ModelInfo
 
@@ -32,6 +35,7 @@ class Controller(QObject):
         worker.source_changed.connect(self._on_source_changed)
         worker.source_failed.connect(lambda text: self.failure.emit("Cannot open this source", text))
         worker.source_lost.connect(self._on_source_lost)
+        worker.source_notice.connect(self.notice)
         worker.playback_ended.connect(lambda: state.update(playing=False))
         worker.model_loading.connect(self.message)
         worker.model_ready.connect(self._on_model_ready)
@@ -48,7 +52,7 @@ class Controller(QObject):
 
     def params(self) -> ExplainParams:
         state = self.state
-        return ExplainParams(state.target_request, state.fill, state.opacity, state.evidence)
+        return ExplainParams(state.target, state.fill, state.opacity, state.evidence)
 
     def _on_state(self, changed: set[str]) -> None:
         if changed & {"target", "fill", "opacity", "evidence"}:

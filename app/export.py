@@ -1,37 +1,36 @@
-"""Export the open video as an explained video through the engine's renderer (engine.render), in a thread of its
-own with a progress dialog that can cancel. A cancelled export leaves a playable file of the frames done so far.
+"""File > Export explained video: the open video through the engine's renderer (engine.render), in a thread.
 
-The export builds its own Explainer (the live pipeline keeps its own and is paused meanwhile), with the model,
-backend, target, fill and opacity on screen.
+`ExportJob` takes everything it needs in one `ExportRequest` (source, output, model, backend, target, view, fill,
+opacity) and reports by signals: progress, note, done, failed. It builds its own Explainer (the live pipeline keeps
+its own and is paused meanwhile). Cancelling leaves a playable file of the frames done so far. `ExportProgress`
+is the dialog that follows a job and can cancel it; `Exporter` checks, asks where, runs one job with its dialog and
+says how it went by signals. Nothing here knows the main window.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import Qt, QThread, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QProgressDialog
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
+from app.state import AppState
+from engine.contract import RENDER_VIEWS
 from engine.errors import SaliencyError
-
-if TYPE_CHECKING:
-    from app.window import MainWindow
-
-RENDER_VIEWS = ("grid", "overlay", "preserved", "destroyed")  # engine.render's views (no "mask" alone)
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     source: Path
     output: Path
-    model_path: str | None
+    model_path: str | None  # None: the bundled default model
     backend: str
-    target: int | str
-    view: str
+    target: int  # a class index or AUTO
+    view: str  # one of RENDER_VIEWS
     fill: str
     opacity: float
 
@@ -43,16 +42,41 @@ class ExportOutcome:
     complete: bool  # False: cancelled, the file holds the frames written so far
 
 
+def export_problem(state: AppState, model_loaded: bool) -> str | None:
+    """Why the open source cannot be exported now (None: it can)."""
+    if state.source_kind != "video" or not state.last_file:
+        return "Open a video file first: only video files can be exported."
+    if not model_loaded:
+        return "No model is loaded: load one with File \u203a Open model... first."
+    return None
+
+
+def export_request(state: AppState, output: Path) -> ExportRequest:
+    """The open video with the settings on screen (a layout the renderer has not, the mask alone: the grid)."""
+    view = state.layout if state.layout in RENDER_VIEWS else "grid"
+    return ExportRequest(
+        Path(state.last_file),
+        output.with_suffix(".mp4"),
+        state.model_path,
+        state.backend,
+        state.target,
+        view,
+        state.fill,
+        state.opacity,
+    )
+
+
 class _Cancelled(Exception):
     pass
 
 
 class ExportJob(QThread):
     progress = pyqtSignal(int)  # frames written so far
-    done = pyqtSignal(object)  # ExportOutcome
+    note = pyqtSignal(str)  # something to know, said once (e.g. the source ends before its header's count)
+    done = pyqtSignal(object)  # ExportOutcome, complete or cancelled
     failed = pyqtSignal(str)
 
-    def __init__(self, request: ExportRequest, parent: MainWindow | None = None) -> None:
+    def __init__(self, request: ExportRequest, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.request = request
         self._cancel = threading.Event()
@@ -81,6 +105,7 @@ class ExportJob(QThread):
                     request.view,
                     progress=False,
                     on_frame=self._on_frame,
+                    on_note=self.note.emit,
                 )
             self.outcome = ExportOutcome(result.path, result.frames, result.complete)
         except _Cancelled:
@@ -100,74 +125,77 @@ class ExportJob(QThread):
             raise _Cancelled  # engine.render closes the file on the way out: what was written stays playable
 
 
-def export_video(window: MainWindow) -> None:
-    """File > Export explained video: ask where, then export with a progress dialog."""
-    state = window.state
-    if state.source_kind != "video" or not state.last_file:
-        window.report_problem("Export", "Open a video file first: only video files can be exported.")
-        return
-    source = Path(state.last_file)
-    suggestion = str(source.with_name(f"{source.stem}-explained.mp4"))
-    output, _ = QFileDialog.getSaveFileName(window, "Export explained video", suggestion, "MP4 video (*.mp4)")
-    if output:
-        start_export(window, Path(output))
+class ExportProgress(QProgressDialog):
+    """Follows one job: frames written of `frame_count`; Cancel cancels the job; closes when the job ends."""
+
+    def __init__(self, job: ExportJob, frame_count: int | None, parent: QWidget | None = None) -> None:
+        request = job.request
+        super().__init__(
+            f"Exporting {request.source.name} ({request.view} view) to {request.output.name}...",
+            "Cancel",
+            0,
+            frame_count or 0,
+            parent,
+        )
+        self.setWindowTitle("Export explained video")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setMinimumDuration(0)
+        self.setAutoClose(False)
+        self.setAutoReset(False)
+        self.setValue(0)
+        job.progress.connect(self.setValue)
+        job.done.connect(lambda _outcome: self.close())
+        job.failed.connect(lambda _text: self.close())
+        self.canceled.connect(job.cancel)
 
 
-def start_export(window: MainWindow, output: Path) -> ExportJob | None:
-    """Export the open video to `output`; returns the running job (None when there is nothing to export)."""
-    state = window.state
-    if state.source_kind != "video" or not state.last_file:
-        window.report_problem("Export", "Open a video file first: only video files can be exported.")
-        return None
-    if window.controller.model is None:
-        window.report_problem("Export", "No model is loaded: load one with File \u203a Open model... first.")
-        return None
-    view = state.layout if state.layout in RENDER_VIEWS else "grid"
-    request = ExportRequest(
-        Path(state.last_file),
-        output.with_suffix(".mp4"),
-        state.model_path,
-        state.backend,
-        state.target_request,
-        view,
-        state.fill,
-        state.opacity,
-    )
-    state.update(playing=False)  # the export needs the CPU (or GPU) more than the live view
-    job = ExportJob(request, window)
-    dialog = QProgressDialog(
-        f"Exporting {request.source.name} ({view} view) to {request.output.name}...",
-        "Cancel",
-        0,
-        state.frame_count or 0,
-        window,
-    )
-    dialog.setWindowTitle("Export explained video")
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)
-    dialog.setMinimumDuration(0)
-    dialog.setAutoClose(False)
-    dialog.setAutoReset(False)
-    dialog.setValue(0)
-    dialog.show()  # at once: building the export's model takes a while before the first frame
-    job.progress.connect(dialog.setValue)
-    dialog.canceled.connect(job.cancel)
+def outcome_text(outcome: ExportOutcome) -> str:
+    if outcome.complete:
+        return f"Exported {outcome.frames} frames to {outcome.output}"
+    return f"Export cancelled: {outcome.output} holds the first {outcome.frames} frames"
 
-    def finish(outcome: ExportOutcome) -> None:
-        dialog.close()
-        if outcome.complete:
-            window.status.show_info(f"Exported {outcome.frames} frames to {outcome.output}", 15000)
-        else:
-            window.status.show_info(
-                f"Export cancelled: {outcome.output} holds the first {outcome.frames} frames", 15000
+
+class Exporter(QObject):
+    """One export at a time for the app: from AppState's open video and settings, with a progress dialog."""
+
+    message = pyqtSignal(str)  # how it went, or a note on the way (status bar)
+    failure = pyqtSignal(str, str)  # (title, text)
+
+    def __init__(self, state: AppState, model_loaded: Callable[[], bool], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._model_loaded = model_loaded
+        self._dialog_parent = parent
+        self.job: ExportJob | None = None  # the running (or last) export
+        self.dialog: ExportProgress | None = None
+
+    def export(self, output: str | Path | None = None) -> ExportJob | None:
+        """Export to `output` (None: ask where); returns the running job, None when nothing is exported."""
+        problem = export_problem(self.state, self._model_loaded())
+        if problem is not None:
+            self.failure.emit("Export", problem)
+            return None
+        if output is None:
+            source = Path(self.state.last_file)
+            suggestion = str(source.with_name(f"{source.stem}-explained.mp4"))
+            output, _ = QFileDialog.getSaveFileName(
+                self._dialog_parent, "Export explained video", suggestion, "MP4 video (*.mp4)"
             )
+            if not output:
+                return None
+        self.state.update(playing=False)  # the export needs the CPU (or GPU) more than the live view
+        job = ExportJob(export_request(self.state, Path(output)), self)
+        self.dialog = ExportProgress(job, self.state.frame_count, self._dialog_parent)
+        self.dialog.show()  # at once: building the export's model takes a while before the first frame
+        job.note.connect(self.message)
+        job.done.connect(lambda outcome: self.message.emit(outcome_text(outcome)))
+        job.failed.connect(lambda text: self.failure.emit("Export failed", text))
+        self.job = job
+        job.start()
+        return job
 
-    def fail(text: str) -> None:
-        dialog.close()
-        window.report_problem("Export failed", text)
-
-    job.done.connect(finish)
-    job.failed.connect(fail)
-    window.export_job = job
-    window.export_dialog = dialog
-    job.start()
-    return job
+    def cancel_and_wait(self) -> None:
+        """Closing the app: a QThread destroyed while it runs takes the process down."""
+        if self.job is not None and self.job.isRunning():
+            self.job.cancel()
+            self.job.wait()

@@ -14,6 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.errors import VideoError
+from engine.video import VideoReader
+
 _THUMBNAIL_SIZE = (64, 48)  # area-averaged; consecutive frames of real footage differ at this size
 
 
@@ -32,26 +35,30 @@ class FrameIndex:
         self._stop = threading.Event()
         self._finished = threading.Event()
         self.error: str | None = None
+        self.truncation: str | None = None  # once done: the note that the file ends before its header's count
         self._thread = threading.Thread(target=self._build, name=f"index-{path.name}", daemon=True)
         self._thread.start()
 
     def _build(self) -> None:
         _lower_this_threads_priority()  # the live pipeline comes first; the index only has to be ready by a seek
-        capture = cv2.VideoCapture(str(self.path))
         try:
-            if not capture.isOpened():
-                self.error = "the file could not be opened a second time"
-                return
+            reader = VideoReader(self.path)
+        except VideoError as error:
+            self.error = f"the file could not be opened a second time: {error}"
+            self._finished.set()
+            return
+        try:
             while not self._stop.is_set():
-                ok, bgr = capture.read()
-                if not ok:
+                bgr = reader.read_bgr()
+                if bgr is None:
+                    self.truncation = reader.truncation
                     break
                 key = thumbnail_key(bgr)
                 with self._lock:
                     self._positions.setdefault(key, []).append(len(self._keys))
                     self._keys.append(key)
         finally:
-            capture.release()
+            reader.close()
             self._finished.set()
 
     @property

@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.state import BACKENDS
+from engine.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
+from engine.contract import BACKEND_CHOICES, ClassInfo
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -26,16 +28,25 @@ EPILOG = """examples:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    """The arguments, each checked before the app starts: a bad one is one line on stderr and exit status 2.
+
+    `target` comes back resolved against the class list of the model's black box (read from the model's card,
+    without torch): a class index, AUTO, or None when --class is not given (the remembered choice stays)."""
+    parser = Parser(
         prog="saliency-app",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", help="webcam index (0, 1, ...), a stream URL, or a video / image file")
-    parser.add_argument("--model", help="masking model file (.safetensors; default: the bundled model)")
     parser.add_argument(
-        "--backend", choices=BACKENDS, default=None, help="inference backend (default: the last one used, else auto)"
+        "--source", type=_source, help="webcam index (0, 1, ...), a stream URL, or a video / image file"
+    )
+    parser.add_argument("--model", type=model_file, help="masking model file (.safetensors, default: the bundled one)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help="inference backend (default: the last one used, else auto)",
     )
     parser.add_argument(
         "--class",
@@ -48,31 +59,80 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--benchmark-frames",
-        type=int,
+        type=at_least(0),
         metavar="N",
         default=0,
         help="headless: explain N frames as fast as possible with all four views, print the "
         "frames/s shown, exit (uses default settings, changes none)",
     )
+    parser.add_argument(
+        "--benchmark-seeks",
+        type=at_least(0),
+        metavar="N",
+        default=0,
+        help="headless: paused on the video, jump to N random frames and change the fill now and then, one at a "
+        "time as a person would, print how long each took to reach the screen, exit",
+    )
     args = parser.parse_args(argv)
-    if args.benchmark_frames < 0:
-        parser.error("--benchmark-frames must be positive")
+    if args.target is not None:
+        try:
+            args.target = target_class(args.target, _classes(args.model))
+        except ArgumentTypeError as error:
+            parser.error(str(error))
     return args
+
+
+def _source(text: str) -> str:
+    """A webcam index or a stream URL as given (the app opens it, and falls back to the demo clip when no webcam
+    answers); a file must open as a video or an image."""
+    if text.strip().isdigit() or "://" in text:
+        return text
+    from app.sources import open_source  # OpenCV: loaded only when a file is checked
+    from engine.errors import VideoError
+
+    try:
+        open_source(text).close()
+    except VideoError as error:
+        raise ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
+    """What --class resolves against: the classes of the model's black box. Without --model, those of the default
+    model; when that is missing or broken the app says so once it starts, and the window offers ImageNet's classes
+    until a model loads, so --class is checked against those."""
+    from engine.classes import imagenet_classes
+    from engine.paths import default_model_path
+
+    if model is not None:
+        return model_classes(model)
+    try:
+        return model_classes(default_model_path())
+    except ArgumentTypeError:
+        return imagenet_classes()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    benchmark = args.benchmark_frames > 0
+    benchmark = args.benchmark_frames > 0 or args.benchmark_seeks > 0
     if benchmark:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a measurement needs no screen
+    elif _no_display():
+        print(
+            "saliency-app: error: no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set): "
+            "start it in a desktop session or over `ssh -X`; headless, --benchmark-frames N measures the speed",
+            file=sys.stderr,
+        )
+        return 1
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
     from app import settings
-    from app.benchmark import Benchmark
+    from app.benchmark import Benchmark, SeekBenchmark
+    from app.scheduler import AUTO_SOURCE
     from app.state import AppState
     from app.window import MainWindow
-    from app.worker import AUTO_SOURCE, PipelineWorker
+    from app.worker import PipelineWorker
 
     if benchmark:
         _quiet_offscreen_notices()
@@ -85,17 +145,33 @@ def main(argv: list[str] | None = None) -> int:
             store = settings.user_settings()
         state = AppState()
         settings.load_state(store, state)
-        # a benchmark runs the pipeline flat out: no real-time pacing of the file
-        window = MainWindow(state, store, PipelineWorker(realtime=not benchmark))
-        runner = Benchmark(window, args.benchmark_frames) if benchmark else None
+        # a speed benchmark runs the pipeline flat out: no real-time pacing of the file
+        window = MainWindow(state, store, PipelineWorker(realtime=args.benchmark_frames == 0))
+        runner: Benchmark | SeekBenchmark | None = None
+        if args.benchmark_frames:
+            runner = Benchmark(window, args.benchmark_frames)
+        elif args.benchmark_seeks:
+            runner = SeekBenchmark(window, args.benchmark_seeks)
         if runner is not None:
             window.problem_reported.connect(runner.fail)
-        _apply_arguments(args, state, window)
+        _apply_arguments(args, state)
         _close_on_signals(window)
+        if (
+            benchmark
+        ):  # the offscreen screen is small: measure the window at the size it opens at on a 1920x1080 desktop
+            window.resize(1500, 950)
         window.show()
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()
     return runner.exit_code if runner is not None else code
+
+
+def _no_display() -> bool:
+    """On Linux Qt needs an X11 or Wayland display unless a platform is named (QT_QPA_PLATFORM=offscreen, ...);
+    without one it aborts with several lines about plugins."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _close_on_signals(window: MainWindow) -> None:
@@ -123,26 +199,15 @@ def _quiet_offscreen_notices() -> None:
     qInstallMessageHandler(handler)
 
 
-def _apply_arguments(args: argparse.Namespace, state: AppState, window: MainWindow) -> None:
-    """Command-line values win over remembered ones; a bad --class is reported and the app goes on."""
-    from engine.classes import resolve_class
-    from engine.errors import UnknownClassError
-
-    state.update(model_path=args.model)
+def _apply_arguments(args: argparse.Namespace, state: AppState) -> None:
+    """Command-line values win over remembered ones (all checked by parse_args)."""
+    state.update(model_path=None if args.model is None else str(args.model))
     if args.no_evidence:
         state.update(evidence=False)
     if args.backend is not None:
         state.update(backend=args.backend)
-    if args.target is None:
-        return
-    if args.target.strip().lower() == "auto":
-        state.update(target=None)
-        return
-    try:
-        state.update(target=resolve_class(args.target, window.classes))
-    except UnknownClassError as error:
-        state.update(target=None)
-        window.report_problem("Unknown class", f"--class: {error}. Explaining the top prediction instead.")
+    if args.target is not None:
+        state.update(target=args.target)  # a class index or AUTO, resolved by parse_args
 
 
 if __name__ == "__main__":

@@ -1,21 +1,25 @@
-"""The menus and keyboard shortcuts of the main window (File, Camera, Playback, View, Help)."""
+"""The menus and keyboard shortcuts of the main window (File, Camera, Playback, View, Help).
+
+They act on AppState directly and on everything else through `MenuHandlers`, so this module knows no window.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
+from app.settings import set_snapshot_folder, snapshot_folder
 from app.sources import list_cameras
-from app.state import BACKENDS, FILLS, LAYOUTS
+from app.state import AppState
 from app.widgets.view_controls import LAYOUT_TITLES
-
-if TYPE_CHECKING:
-    from app.window import MainWindow
+from engine.contract import BACKEND_CHOICES, FILLS
+from engine.views import LAYOUTS
 
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.png *.jpg *.jpeg *.bmp);;All files (*)"
 SHORTCUTS = """<table>
@@ -30,7 +34,18 @@ SHORTCUTS = """<table>
 </table>"""
 
 
-def build(window: MainWindow) -> dict[str, QAction]:
+@dataclass(frozen=True)
+class MenuHandlers:
+    """What the menus ask of the window."""
+
+    open_source: Callable[[str | int], object]
+    save_snapshot: Callable[[str | None], object]  # None: a time-stamped file in the snapshot folder
+    export_video: Callable[[], object]
+    toggle_play: Callable[[], object]
+    step: Callable[[int], object]  # frames forward (+) or back (-)
+
+
+def build(window: QMainWindow, state: AppState, store: QSettings, handlers: MenuHandlers) -> dict[str, QAction]:
     menu_bar = window.menuBar()
     assert menu_bar is not None
     actions: dict[str, QAction] = {}
@@ -44,37 +59,36 @@ def build(window: MainWindow) -> dict[str, QAction]:
         actions[name] = action
         return action
 
-    state = window.state
     file_menu = _menu(menu_bar.addMenu("&File"))
-    add(file_menu, "open", "&Open video or image...", lambda: _open_file(window), "Ctrl+O")
+    add(file_menu, "open", "&Open video or image...", lambda: _open_file(window, state, handlers), "Ctrl+O")
     add(
         file_menu,
         "reopen",
         "&Reopen last file",
-        lambda: window.open_source(state.last_file) if state.last_file else None,
+        lambda: handlers.open_source(state.last_file) if state.last_file else None,
     )
-    add(file_menu, "open_model", "Open &model...", lambda: _open_model(window))
+    add(file_menu, "open_model", "Open &model...", lambda: _open_model(window, state))
     _radio_menu(
         _menu(file_menu.addMenu("&Backend")),
-        BACKENDS,
+        BACKEND_CHOICES,
         lambda: state.backend,
         lambda name: state.update(backend=name),
         window,
     )
     file_menu.addSeparator()
-    add(file_menu, "snapshot", "&Save snapshot", window.save_snapshot, "Ctrl+S")
-    add(file_menu, "snapshot_as", "Save snapshot &as...", lambda: _snapshot_as(window), "Ctrl+Shift+S")
-    add(file_menu, "export", "&Export explained video...", window.export_video, "Ctrl+E")
+    add(file_menu, "snapshot", "&Save snapshot", lambda: handlers.save_snapshot(None), "Ctrl+S")
+    add(file_menu, "snapshot_as", "Save snapshot &as...", lambda: _snapshot_as(window, store, handlers), "Ctrl+Shift+S")
+    add(file_menu, "export", "&Export explained video...", handlers.export_video, "Ctrl+E")
     file_menu.addSeparator()
     add(file_menu, "quit", "&Quit", window.close, "Ctrl+Q")
 
     camera_menu = _menu(menu_bar.addMenu("&Camera"))
-    camera_menu.aboutToShow.connect(lambda: _fill_camera_menu(camera_menu, window))
+    camera_menu.aboutToShow.connect(lambda: _fill_camera_menu(camera_menu, state, handlers))
 
     playback = _menu(menu_bar.addMenu("&Playback"))
-    add(playback, "play", "&Play / pause", window.player.toggle_play, "Space")
-    add(playback, "previous", "P&revious frame", lambda: window.player.step(-1), "Left")
-    add(playback, "next", "&Next frame", lambda: window.player.step(+1), "Right")
+    add(playback, "play", "&Play / pause", handlers.toggle_play, "Space")
+    add(playback, "previous", "P&revious frame", lambda: handlers.step(-1), "Left")
+    add(playback, "next", "&Next frame", lambda: handlers.step(+1), "Right")
 
     view = _menu(menu_bar.addMenu("&View"))
     for number, name in enumerate(LAYOUTS, start=1):
@@ -98,7 +112,11 @@ def _menu(menu: QMenu | None) -> QMenu:
 
 
 def _radio_menu(
-    menu: QMenu, names: tuple[str, ...], current: Callable[[], str], choose: Callable[[str], object], window: MainWindow
+    menu: QMenu,
+    names: tuple[str, ...],
+    current: Callable[[], str],
+    choose: Callable[[str], object],
+    window: QMainWindow,
 ) -> None:
     """A menu of exclusive choices that shows the current one each time it opens."""
     group = QActionGroup(window)
@@ -116,12 +134,12 @@ def _radio_menu(
     menu.aboutToShow.connect(show_current)
 
 
-def _fill_camera_menu(menu: QMenu, window: MainWindow) -> None:
+def _fill_camera_menu(menu: QMenu, state: AppState, handlers: MenuHandlers) -> None:
     """Probe the cameras each time the menu opens (they come and go); the one in use counts as present."""
     menu.clear()
     cameras = set(list_cameras())
-    if window.state.source_kind == "camera" and window.state.source_label.startswith("camera "):
-        cameras.add(int(window.state.source_label.split()[-1]))
+    if state.source_kind == "camera" and state.source_label.startswith("camera "):
+        cameras.add(int(state.source_label.split()[-1]))
     if not cameras:
         action = menu.addAction("No camera found")
         assert action is not None
@@ -129,26 +147,24 @@ def _fill_camera_menu(menu: QMenu, window: MainWindow) -> None:
     for index in sorted(cameras):
         action = menu.addAction(f"Camera {index}")
         assert action is not None
-        action.triggered.connect(lambda _checked=False, index=index: window.open_source(index))
+        action.triggered.connect(lambda _checked=False, index=index: handlers.open_source(index))
 
 
-def _open_file(window: MainWindow) -> None:
-    start = str(Path(window.state.last_file).parent) if window.state.last_file else ""
+def _open_file(window: QMainWindow, state: AppState, handlers: MenuHandlers) -> None:
+    start = str(Path(state.last_file).parent) if state.last_file else ""
     path, _ = QFileDialog.getOpenFileName(window, "Open a video or an image", start, VIDEO_FILTER)
     if path:
-        window.open_source(path)
+        handlers.open_source(path)
 
 
-def _open_model(window: MainWindow) -> None:
+def _open_model(window: QMainWindow, state: AppState) -> None:
     path, _ = QFileDialog.getOpenFileName(window, "Open a masking model", "", "Models (*.safetensors)")
     if path:
-        window.state.update(model_path=path)
+        state.update(model_path=path)
 
 
-def _snapshot_as(window: MainWindow) -> None:
-    from app.settings import set_snapshot_folder, snapshot_folder
-
-    path, _ = QFileDialog.getSaveFileName(window, "Save snapshot", str(snapshot_folder(window.store)), "PNG (*.png)")
+def _snapshot_as(window: QMainWindow, store: QSettings, handlers: MenuHandlers) -> None:
+    path, _ = QFileDialog.getSaveFileName(window, "Save snapshot", str(snapshot_folder(store)), "PNG (*.png)")
     if path:
-        set_snapshot_folder(window.store, Path(path).parent)
-        window.save_snapshot(path)
+        set_snapshot_folder(store, Path(path).parent)
+        handlers.save_snapshot(path)

@@ -25,7 +25,7 @@ def load_state(settings: QSettings, state: AppState) -> list[str]:
 
 def save_state(settings: QSettings, state: AppState) -> None:
     for name, value in state.to_settings().items():
-        settings.setValue(name, "auto" if value is None else value)
+        settings.setValue(name, value)
     settings.sync()
 
 

@@ -1,32 +1,27 @@
 """Frame sources: a webcam (its own capture thread, always the newest frame), a video file (frame-accurate
-seeking, verified against a sequential decode), a still image. All hand out RGB uint8 (H, W, 3) frames.
+seeking, verified against a sequential decode; opened and decoded by engine.video's reader), a still image. All
+hand out RGB uint8 (H, W, 3) frames.
 
 OpenCV, not Qt: sources are tested headless and run inside the pipeline worker's thread.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-# FFmpeg prints decoder chatter ("non-intra slice in an IDR NAL unit") on seeks; real failures reach the user
-# as VideoError messages instead.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-import cv2  # noqa: E402
-
-from app.frame_index import FrameIndex, thumbnail_key  # noqa: E402
-from engine.errors import VideoError  # noqa: E402
+from app.frame_index import FrameIndex, thumbnail_key
+from engine.errors import VideoError
+from engine.video import FALLBACK_FPS, VideoReader, frame_rate
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 # Forward decoding beats a container seek for short hops (a seek decodes from the previous keyframe anyway).
 SHORT_HOP = 24
-_TEXT_CODECS = {b"ansi", b"bint", b"xbin", b"idf\x00"}  # FFmpeg's renderers of text files
 
 
 @dataclass
@@ -34,6 +29,8 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     index: int | None  # position in the file; None for live cameras
     captured_at: float  # time.perf_counter() when it was read
+    prepared: object = None  # the engine's preparation of the image, when it was made ahead (app/read_ahead.py)
+    prepared_with: int = -1  # which preparation (ReadAhead.prepare_generation) made it
 
 
 class FrameSource:
@@ -41,7 +38,7 @@ class FrameSource:
 
     kind = ""
     label = ""
-    fps = 30.0
+    fps = FALLBACK_FPS
     frame_count: int | None = None  # None: live, no end
     seekable = False
     dropped = 0  # frames the source threw away because nobody asked for them in time
@@ -84,7 +81,7 @@ class CameraSource(FrameSource):
         if not self._capture.isOpened():
             self._capture.release()
             raise VideoError(f"{self.label} did not open: there is no such camera, or another program uses it")
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 30.0)
+        self.fps = frame_rate(self._capture)
         self._condition = threading.Condition()
         self._latest: np.ndarray | None = None
         self._latest_at = 0.0
@@ -145,12 +142,14 @@ class CameraSource(FrameSource):
 
 
 class VideoFileSource(FrameSource):
-    """A video file, read sequentially for playback and seekable to any frame.
+    """A video file, read sequentially for playback and seekable to any frame; decoded by engine.video's reader.
 
-    Seeking with CAP_PROP_POS_FRAMES lands on the wrong frame for some files (timestamps that do not start at 0,
-    variable frame rates, B-frames). So a second reader decodes the file once in the background and records a
-    small fingerprint of every frame; every seek is checked against it. When the container seek lands elsewhere,
-    we seek earlier, find where we landed, and decode forward to the frame asked for (or decode from the start).
+    Seeking with the container (CAP_PROP_POS_FRAMES) lands on the wrong frame for some files (timestamps that do
+    not start at 0, variable frame rates, B-frames). So a second reader decodes the file once in the background and
+    records a small fingerprint of every frame; every seek is checked against it. When the container seek lands
+    elsewhere, we seek earlier, find where we landed, and decode forward to the frame asked for (or decode from the
+    start). The exact frame count comes from the same sequential decode; a file that ends well before its header's
+    count says so once (`take_notice`).
     """
 
     kind = "video"
@@ -159,19 +158,16 @@ class VideoFileSource(FrameSource):
     def __init__(self, path: str | Path, *, verify_seeks: bool = True) -> None:
         self.path = Path(path)
         self.label = self.path.name
-        self._capture = _open_video(self.path)
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 30.0)
-        header_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self._next = 0  # index of the frame the next read() returns
-        first = self._read_raw()
-        if first is None:
-            self._capture.release()
-            raise VideoError(f"{self.path}: no frame could be decoded (the file is damaged or not a video)")
-        self._pending_first: np.ndarray | None = first
+        self._reader = VideoReader(self.path)  # checks the file and decodes its first frame
+        self.fps = self._reader.fps
         # the header's count is an estimate (box.mp4 says 456 and holds 455); the index corrects it
-        self.frame_count = header_count if header_count > 0 else None
+        self.header_count = self._reader.frame_count
+        self.frame_count = self.header_count
+        self._next = 0  # index of the frame the next read() returns
+        self._landed: np.ndarray | None = None  # decoded by a container seek (to check where), not handed out yet
         self.seek_mismatches = 0  # container seeks that landed on the wrong frame (then corrected)
         self._index = FrameIndex(self.path) if verify_seeks else None
+        self._noticed = False  # the file's truncation has been told
 
     # -- sequential reading ---------------------------------------------------------------------------------------
     @property
@@ -179,15 +175,13 @@ class VideoFileSource(FrameSource):
         return self._next
 
     def _read_raw(self) -> np.ndarray | None:
-        ok, bgr = self._capture.read()
-        return bgr if ok else None
+        if self._landed is not None:
+            bgr, self._landed = self._landed, None
+            return bgr
+        return self._reader.read_bgr()
 
     def read(self) -> Frame | None:
-        bgr: np.ndarray | None
-        if self._pending_first is not None:
-            bgr, self._pending_first = self._pending_first, None
-        else:
-            bgr = self._read_raw()
+        bgr = self._read_raw()
         if bgr is None:
             self._learn_count(self._next)
             return None
@@ -197,9 +191,9 @@ class VideoFileSource(FrameSource):
 
     def skip(self, count: int) -> None:
         for _ in range(count):
-            if self._pending_first is not None:
-                self._pending_first = None
-            elif not self._capture.grab():
+            if self._landed is not None:
+                self._landed = None
+            elif not self._reader.grab():
                 self._learn_count(self._next)
                 return
             self._next += 1
@@ -207,6 +201,17 @@ class VideoFileSource(FrameSource):
     def _learn_count(self, count: int) -> None:
         if count > 0:
             self.frame_count = count
+
+    def take_notice(self) -> str | None:
+        """Once per file: the note that it ends before its header's frame count (known when playback or the
+        index has read it from the start to its end); None otherwise."""
+        if self._noticed:
+            return None
+        notice = self._reader.truncation
+        if notice is None and self._index is not None and self._index.done:
+            notice = self._index.truncation
+        self._noticed = notice is not None
+        return notice
 
     @property
     def index_ready(self) -> bool:
@@ -237,22 +242,22 @@ class VideoFileSource(FrameSource):
         """Put the reader at a known position <= index, using the container seek when it proves right."""
         landed = self._container_seek(index)
         if self._index is None or self._index.key(index) is None:  # not indexed (yet): trust the container
-            self._pending_first, self._next = landed, index
+            self._landed, self._next = landed, index
             return
         position = self._where(landed, index)
         if position == index:
-            self._pending_first, self._next = landed, index
+            self._landed, self._next = landed, index
             return
         self.seek_mismatches += 1
         if position is not None and position < index:  # landed early (a keyframe): decode forward from there
-            self._pending_first, self._next = landed, position
+            self._landed, self._next = landed, position
             return
         margin = 2 * SHORT_HOP
         while index - margin > 0:  # landed late or nowhere known: seek earlier, find out where we are
             landed = self._container_seek(index - margin)
             position = self._where(landed, index - margin)
             if position is not None and position <= index:
-                self._pending_first, self._next = landed, position
+                self._landed, self._next = landed, position
                 return
             margin *= 4
         self._rewind()
@@ -268,21 +273,20 @@ class VideoFileSource(FrameSource):
         return self._index.locate(key)
 
     def _container_seek(self, index: int) -> np.ndarray | None:
-        self._pending_first = None
-        self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        self._landed = None
+        self._reader.seek(index)
         self._next = index
-        return self._read_raw()
+        return self._reader.read_bgr()
 
     def _rewind(self) -> None:
-        """Reopen the file: reading from the very start is always exact."""
-        self._capture.release()
-        self._capture = _open_video(self.path)
-        self._pending_first, self._next = None, 0
+        """Reading from the very start is always exact."""
+        self._reader.rewind()
+        self._landed, self._next = None, 0
 
     def close(self) -> None:
         if self._index is not None:
             self._index.stop()
-        self._capture.release()
+        self._reader.close()
 
 
 class ImageSource(FrameSource):
@@ -344,15 +348,3 @@ def list_cameras(limit: int = 4) -> list[int]:
             found.append(index)
         capture.release()
     return found
-
-
-def _open_video(path: Path) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        capture.release()
-        raise VideoError(f"{path} could not be opened as a video (not a video file, damaged, or an unknown codec)")
-    codec = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
-    if codec in _TEXT_CODECS:  # FFmpeg "plays" any text file as ANSI art
-        capture.release()
-        raise VideoError(f"{path} is a text file, not a video or an image")
-    return capture

@@ -6,21 +6,14 @@ here once, so a stale settings file or a bad command-line value can never put th
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-# The same names as engine.api.FILLS / VIEWS (checked by a test); copied because importing engine.api loads torch.
-FILLS = ("blur", "grey", "black")
-VIEWS = ("overlay", "mask", "preserved", "destroyed")
-LAYOUTS = ("grid", *VIEWS)  # the 2x2 grid, or one view large
-BACKENDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch-cpu")
-VIEW_TITLES = {
-    "overlay": "Frame + mask",
-    "mask": "Mask",
-    "preserved": "Preserved  \u03a6(X, M)",
-    "destroyed": "Destroyed  \u03a6(X, 1\u2212M)",
-}
+from engine.contract import AUTO, BACKEND_CHOICES, FILLS
+from engine.video import FALLBACK_FPS
+from engine.views import LAYOUTS
 
 Listener = Callable[[set[str]], None]
 
@@ -33,7 +26,7 @@ class AppState:
     # what to explain
     model_path: str | None = None  # None: the bundled default model
     backend: str = "auto"
-    target: int | None = None  # None: "auto", the black box's top prediction on each frame
+    target: int = AUTO  # a class index, or AUTO: the black box's top prediction on each frame
     # how to show it
     layout: str = "grid"
     fill: str = "blur"
@@ -44,7 +37,7 @@ class AppState:
     source_label: str = ""  # "camera 0", "box.mp4", ...
     source_kind: str = ""  # "camera" | "video" | "image" | ""
     frame_count: int | None = None  # None: a live camera (no end)
-    fps: float = 30.0
+    fps: float = FALLBACK_FPS
     frame_index: int | None = None  # the frame on screen
     playing: bool = False
     loop: bool = True
@@ -95,14 +88,12 @@ class AppState:
         total = _clock(self.frame_count / self.fps)
         return f"frame {self.frame_index} / {self.frame_count - 1}   {now} / {total}"
 
-    # -- what the worker needs ----------------------------------------------------------------------------------
-    @property
-    def target_request(self) -> int | str:
-        return "auto" if self.target is None else self.target
-
     # -- settings -----------------------------------------------------------------------------------------------
     def to_settings(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in PERSISTENT}
+        """The remembered values; the target as "auto" or its index, as every version has written it."""
+        values = {name: getattr(self, name) for name in PERSISTENT}
+        values["target"] = "auto" if self.target == AUTO else self.target
+        return values
 
     def apply_settings(self, stored: Mapping[str, Any]) -> list[str]:
         """Take remembered values; a value that does not validate is skipped (and named in the result)."""
@@ -124,17 +115,20 @@ def _validate(name: str, value: Any) -> Any:
         raise ValueError(f"fill must be one of {FILLS}, not {value!r}")
     if name == "layout" and value not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {value!r}")
-    if name == "backend" and value not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, not {value!r}")
+    if name == "backend" and value not in BACKEND_CHOICES:
+        raise ValueError(f"backend must be one of {BACKEND_CHOICES}, not {value!r}")
     if name == "opacity":
         return min(max(float(value), 0.0), 1.0)
-    if name == "target" and value is not None:
-        if isinstance(value, bool) or int(value) < 0:
-            raise ValueError(f"target must be a class index >= 0 or None (auto), not {value!r}")
-        return int(value)
+    if name == "target":
+        if isinstance(value, bool):
+            raise ValueError(f"target must be a class index >= 0 or AUTO ({AUTO}), not {value!r}")
+        index = operator.index(value)  # any integer (numpy's too); TypeError for text and floats
+        if index < 0 and index != AUTO:
+            raise ValueError(f"target must be a class index >= 0 or AUTO ({AUTO}), not {value!r}")
+        return index
     if name == "fps":
         value = float(value)
-        return value if value > 0 else 30.0  # files without a frame rate in their header
+        return value if value > 0 else FALLBACK_FPS  # files without a frame rate in their header
     return value
 
 
@@ -146,8 +140,8 @@ def _from_stored(name: str, value: Any) -> Any:
                 raise ValueError(value)
             return value.lower() == "true"
         return bool(value)
-    if name == "target":
-        return None if value in (None, "", "auto") else int(value)
+    if name == "target":  # "auto" or an index as text (written by every version so far); an int from other stores
+        return AUTO if value in (None, "", "auto") else int(value)
     if name == "opacity":
         return float(value)
     return str(value)

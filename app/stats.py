@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 
@@ -43,3 +44,18 @@ class RateMeter:
     def _forget_before(self, start: float) -> None:
         while self._times and self._times[0] < start:
             self._times.popleft()
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: from /proc, 10 ms resolution; elsewhere: since this module was
+    imported, which misses the interpreter's own start-up)."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime, after pid and (comm)
+            return float(uptime.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QProgressDialog, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from app import menus, settings
 from app.controller import Controller
-from app.export import ExportJob, export_video
-from app.snapshot import compose, write_png
-from app.sources import FrameSource
+from app.export import Exporter
+from app.mailbox import SourceSpec
+from app.scheduler import FrameResult, ModelInfo
+from app.snapshot import snapshot_image, write_png
 from app.state import AppState
 from app.stats import RateMeter
 from app.widgets.class_picker import ClassPicker, TopPredictions
@@ -24,8 +25,9 @@ from app.widgets.player_bar import PlayerBar
 from app.widgets.status_bar import StatusBar
 from app.widgets.view_controls import ViewControls
 from app.widgets.view_grid import ViewGrid
-from app.worker import FrameResult, ModelInfo, PipelineWorker
+from app.worker import PipelineWorker
 from engine.classes import imagenet_classes
+from engine.contract import AUTO, ClassInfo, Evidence
 
 _SIDE_PANEL_WIDTH = 330
 
@@ -43,12 +45,16 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
-        self.export_job: ExportJob | None = None  # the running (or last) video export
-        self.export_dialog: QProgressDialog | None = None
+        self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
         self.shown = RateMeter()
-        self.classes = imagenet_classes()  # until the model says which black box it explains
+        self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
+        self.latest_evidence: Evidence | None = None
+        self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
-        self.menu_actions = menus.build(self)
+        handlers = menus.MenuHandlers(
+            self.open_source, self.save_snapshot, self.exporter.export, self.player.toggle_play, self.player.step
+        )
+        self.menu_actions = menus.build(self, state, store, handlers)
         self._connect()
         self.setAcceptDrops(True)
         self.setWindowTitle("Live saliency explainer")
@@ -104,9 +110,14 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.worker.result_ready.connect(self._show_next_result)
+        self.worker.evidence_ready.connect(self._on_evidence)
+        self.grid.view_size_changed.connect(self.worker.set_view_size)
         self.player.seek_requested.connect(self.seek)
         self.class_picker.not_found.connect(self.status.show_error)
         self.controller.message.connect(self.status.show_info)
+        self.controller.notice.connect(lambda text: self.status.show_info(text, 20000))
+        self.exporter.message.connect(lambda text: self.status.show_info(text, 20000))
+        self.exporter.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
         self.worker.model_loading.connect(self.status.show_model_loading)
@@ -120,7 +131,7 @@ class MainWindow(QMainWindow):
     def start(self, source: str | int) -> None:
         self.controller.start(source)
 
-    def open_source(self, spec: str | int | Path | FrameSource) -> None:
+    def open_source(self, spec: SourceSpec) -> None:
         self.status.show_info(f"Opening {getattr(spec, 'label', spec)}...")
         self.worker.open_source(spec)
 
@@ -138,15 +149,13 @@ class MainWindow(QMainWindow):
             frame = f"-frame{result.frame_index}" if result.frame_index is not None else ""
             path = settings.snapshot_folder(self.store) / f"snapshot-{stamp}{frame}.png"
         try:
-            written = write_png(path, compose(result.frame, result.explanation, self.state.layout, self.state.show_box))
+            picture = snapshot_image(result.frame, result.explanation, self.state.layout, self.state.show_box)
+            written = write_png(path, picture)
         except OSError as error:
             self.report_problem("Snapshot not saved", str(error))
             return None
         self.status.show_info(f"Snapshot saved: {written}")
         return written
-
-    def export_video(self) -> None:
-        export_video(self)
 
     def report_problem(self, title: str, text: str) -> None:
         """An error for the user: status bar and a dialog that does not block (the video goes on)."""
@@ -171,12 +180,36 @@ class MainWindow(QMainWindow):
         self.grid.show_result(result.frame, explanation, self.state.show_box)
         if explanation is not None:
             self.top5.show_predictions(explanation.top5, explanation.target)
-            mode = "auto" if self.state.target is None else "chosen"
-            self.evidence.show_evidence(
-                f"Explaining: {explanation.target_name} ({explanation.target}, {mode})", explanation.probabilities
-            )
+            self._show_evidence()
         self.shown.tick()
         self.result_shown.emit(result)
+
+    def _on_evidence(self, evidence: Evidence) -> None:
+        if evidence.tag == self.controller.generation:
+            self.latest_evidence = evidence
+            self.evidence_updates.tick()
+            self._show_evidence()
+
+    def _show_evidence(self) -> None:
+        """The frame's probability of the target (every frame) and the newest evidence check of the same target."""
+        result = self.current_result
+        if result is None or result.explanation is None:
+            return
+        explanation = result.explanation
+        mode = "auto" if self.state.target == AUTO else "chosen"
+        text = f"Explaining: {explanation.target_name} ({explanation.target}, {mode})"
+        if not self.state.evidence:
+            self.evidence.show_evidence(text, None)
+            return
+        probabilities = {"frame": explanation.target_probability}
+        age = "checking..."
+        evidence = self.latest_evidence
+        if evidence is not None and evidence.tag == result.generation and evidence.target == explanation.target:
+            probabilities.update(
+                preserved=evidence.probabilities["preserved"], destroyed=evidence.probabilities["destroyed"]
+            )
+            age = _evidence_age(evidence, result)
+        self.evidence.show_evidence(text, probabilities, age)
 
     def _update_rates(self) -> None:
         result = self.current_result
@@ -197,6 +230,8 @@ class MainWindow(QMainWindow):
         self.evidence.show_evidence("no model: nothing explained", {})
 
     def _on_state(self, changed: set[str]) -> None:
+        if "evidence" in changed:
+            self._show_evidence()
         if "layout" in changed:
             self.grid.set_layout(self.state.layout)
         if "show_box" in changed and self.current_result is not None:
@@ -228,10 +263,20 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the pipeline thread (and an export) and wait for them: a model still loading cannot be
         interrupted, and a QThread destroyed while it runs takes the process down."""
-        if self.export_job is not None and self.export_job.isRunning():
-            self.export_job.cancel()
-            self.export_job.wait()
+        self.exporter.cancel_and_wait()
         self.worker.stop()
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)
             self.worker.wait()
+
+
+def _evidence_age(evidence: Evidence, result: FrameResult) -> str:
+    """Which frame the evidence numbers were computed on, relative to the frame on screen."""
+    if evidence.frame_index is not None and result.frame_index is not None:
+        behind = result.frame_index - evidence.frame_index
+        if behind == 0:
+            return f"checked on this frame ({evidence.frame_index})"
+        frames = "frame" if abs(behind) == 1 else "frames"
+        when = "earlier" if behind > 0 else "later"
+        return f"checked on frame {evidence.frame_index} ({abs(behind)} {frames} {when})"
+    return f"checked {max(result.captured_at - evidence.frame_time, 0.0) * 1000:.0f} ms earlier"

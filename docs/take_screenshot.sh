@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Takes docs/screenshot.png: the app explaining the demo clip, in a virtual X display.
-#   needs: apt-get install xvfb imagemagick x11-utils libxcb-cursor0 libxkbcommon-x11-0
+#   needs: apt-get install xvfb imagemagick x11-utils, and Qt's system libraries (README.md, What you need)
 #   usage: docs/take_screenshot.sh [app options, e.g. --model PATH --backend onnxruntime]
 #   WAIT=60 docs/take_screenshot.sh   waits longer before the shot (the model must have loaded)
 set -euo pipefail

@@ -18,8 +18,7 @@ def __getattr__(name: str) -> Any:
     if name in _CONTRACT:  # the app's vocabulary: no torch behind it
         return getattr(importlib.import_module("engine.contract"), name)
     if name in _API:
-        # importlib, not `from engine import api`: type checks of light subpackages (mypy engine/backends)
-        # then do not follow this import into the whole model code.
+        # importlib: engine.api (torch, the models) is loaded here, on first use, never at `import engine`.
         api = importlib.import_module("engine.api")
         return getattr(api, name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -1,12 +1,17 @@
 """`python -m engine bench`: speed of every available backend on this machine, plus the FP32 eager reference.
 
 Per backend:
-- model only: masks per second at batch 1 and batch 8 (the saliency graph on the backend's device, inputs ready);
-- end to end: frames per second on a real video (decode, preprocess, model, upsampling and compositing of every
-  view: overlay, mask, preserved, destroyed; the evidence check off unless --evidence), with the per-stage times;
+- model only: masks per second at batch 1 and batch 8 (the saliency graph alone, inputs ready);
+- offline end to end: frames per second on --video, one stage after another as `engine render` works: decode,
+  preprocess, model, every view at the frame's full size (overlay, mask, preserved, destroyed), and with --evidence
+  the evidence check on every frame. This is also the pipeline the app ran before the live pipeline;
+- live end to end, on each of --live-videos (default: the demo clip at 640x480 and at 1280x720): the app's
+  pipeline: decoding and preparing run one frame ahead in a second thread, the views are made at --view-size (what
+  the app shows), the evidence check runs as a second stream at ~10 per second in a third thread; frames per second
+  of masks, evidence updates per second, time per stage;
 - temporal stability: mean absolute change of the mask between consecutive frames (0 = perfectly steady);
-- the ratio to PyTorch eager FP32 on the same device class (torch-cpu for CPU backends, torch-cuda FP32 eager for
-  GPU ones), measured in the same run.
+- the ratios measured in the same run: each backend against PyTorch eager FP32 on the same device class (torch-cpu
+  for CPU backends, torch-cuda FP32 eager for GPU ones), and the live pipeline against the offline one.
 Each figure is the median over --repeats runs, with the spread (min..max). The table goes to stdout, the full
 results to JSON (--out).
 """
@@ -18,6 +23,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,9 @@ import torch
 
 from engine.api import Explainer
 from engine.backends import availability
+from engine.backends.base import DEFAULT_BATCH_SIZES
+from engine.contract import AUTO
+from engine.live import EvidenceStream, run_ahead
 from engine.models.blackbox import BlackBox
 from engine.models.masker import Masker
 from engine.video import VideoReader
@@ -46,6 +55,7 @@ class Variant:
 VARIANTS = (
     Variant("torch-cpu", "torch-cpu"),
     Variant("onnxruntime", "onnxruntime", {}, reference="torch-cpu"),
+    Variant("openvino", "openvino", {}, reference="torch-cpu"),
     Variant("torch-cuda-fp32-eager", "torch-cuda", {"precision": "fp32", "cuda_graphs": False}, gpu=True),
     Variant("torch-cuda", "torch-cuda", {}, reference="torch-cuda-fp32-eager", gpu=True),
     Variant("tensorrt", "tensorrt", {}, reference="torch-cuda-fp32-eager", gpu=True),
@@ -69,31 +79,21 @@ class Spread:
         return f"{self.median:.{digits}f} ({self.low:.{digits}f}..{self.high:.{digits}f})"
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def model_rates(explainer: Explainer, batch: int, repeats: int, seconds: float) -> Spread:
-    """Masks per second of the saliency graph alone at `batch`, inputs already on the device."""
-    backend = explainer.backend
-    size = explainer.graphs.input_size
-    feed = {
-        "image": torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(backend.device),
-        "target": torch.full((batch,), -1, dtype=torch.long).to(backend.device),
-    }
+    """Masks per second of the saliency graph alone at `batch`, inputs already in place."""
+    call = explainer.model_call(batch)
     for _ in range(3):
-        backend.infer("saliency", feed)
+        call()
     rates = []
     for _ in range(repeats):
-        _synchronize(backend.device)
+        explainer.synchronize()
         start, calls = time.perf_counter(), 0
         while calls < 3 or time.perf_counter() - start < seconds:
-            backend.infer("saliency", feed)
+            call()
             calls += 1
             if calls % 8 == 0:
-                _synchronize(backend.device)
-        _synchronize(backend.device)
+                explainer.synchronize()
+        explainer.synchronize()
         rates.append(calls * batch / (time.perf_counter() - start))
     return Spread.of(rates)
 
@@ -127,6 +127,60 @@ def end_to_end(
     return Spread.of(rates), {k: statistics.median(v) for k, v in stages.items()}, stability, count
 
 
+@dataclass
+class LiveRun:
+    fps: Spread
+    evidence_per_s: Spread
+    stage_ms: dict[str, float]
+    frames: int
+    size: str
+
+
+def live(
+    explainer: Explainer, video: Path, frames: int, repeats: int, view_size: tuple[int, int], evidence: bool = True
+) -> LiveRun:
+    """The app's live pipeline on `video`, flat out: decode + prepare one frame ahead in a thread, the mask and the
+    views at `view_size` here, the evidence stream (when `evidence`) in a third thread."""
+    rates: list[float] = []
+    evidence_rates: list[float] = []
+    stages: dict[str, list[float]] = {}
+    count = 0
+    size = ""
+    for repeat in range(repeats):
+        stream = EvidenceStream(explainer.evidence) if evidence else None
+        count = 0
+        with VideoReader(video) as reader:
+            size = f"{reader.width}x{reader.height}"
+            frames_ahead = run_ahead(iter(reader), lambda frame: explainer.prepare(frame, view_size))
+            assert isinstance(frames_ahead, Generator)
+            start = time.perf_counter()
+            try:
+                for prepared in frames_ahead:
+                    if count >= frames:
+                        break
+                    explanation = explainer.explain_prepared(prepared, AUTO, evidence=False)
+                    if stream is not None:
+                        stream.offer(explanation, frame_index=count, frame_time=time.perf_counter())
+                    count += 1
+                    if repeat == 0:
+                        for stage, ms in explanation.timings_ms.items():
+                            stages.setdefault(stage, []).append(ms)
+            finally:
+                frames_ahead.close()
+            elapsed = time.perf_counter() - start
+        rates.append(count / elapsed)
+        if stream is not None:
+            evidence_rates.append(stream.computed / elapsed)
+            stream.close()
+    return LiveRun(
+        Spread.of(rates),
+        Spread.of(evidence_rates or [0.0]),
+        {k: statistics.median(v) for k, v in stages.items()},
+        count,
+        size,
+    )
+
+
 def run_bench(
     masker: Masker,
     blackbox: BlackBox,
@@ -141,6 +195,9 @@ def run_bench(
     threads: int = 0,
     log: Any = print,
     spinning: bool = False,
+    live_videos: tuple[Path, ...] = (),
+    view_size: tuple[int, int] = (576, 432),
+    evidence_threads: int = 0,
 ) -> dict[str, Any]:
     """Measure every variant in `labels` that can run here; unavailable ones are listed with the reason."""
     results: list[dict[str, Any]] = []
@@ -155,8 +212,10 @@ def run_bench(
             continue
         log(f"measuring {variant.label} ...")
         options = dict(variant.options)
-        if threads and variant.backend in ("onnxruntime", "torch-cpu"):
+        if threads and variant.backend in ("onnxruntime", "openvino", "torch-cpu"):
             options["threads"] = threads
+        if evidence_threads and variant.backend in ("onnxruntime", "openvino"):
+            options["evidence_threads"] = evidence_threads
         if spinning and variant.backend == "onnxruntime":
             options["spinning"] = True
         with Explainer.from_masker(
@@ -165,16 +224,17 @@ def run_bench(
             variant.backend,
             name=model_name,
             evidence=evidence,
-            batch_sizes=(1, 8),
+            batch_sizes=DEFAULT_BATCH_SIZES,  # the sizes measured; TensorRT's plans do not depend on them
             backend_options=options,
         ) as explainer:
             batch1 = model_rates(explainer, 1, repeats, seconds)
             batch8 = model_rates(explainer, 8, repeats, seconds)
             fps, stage_ms, stability, count = end_to_end(explainer, video, frames, repeats, evidence, prefetch)
+            live_runs = [live(explainer, clip, frames, repeats, view_size) for clip in live_videos]
             results.append(
                 {
                     "label": variant.label,
-                    "backend": explainer.backend.describe(),
+                    "backend": explainer.describe(),
                     "reference": variant.reference,
                     "masks_per_s_batch1": batch1.__dict__,
                     "masks_per_s_batch8": batch8.__dict__,
@@ -182,6 +242,17 @@ def run_bench(
                     "e2e_frames": count,
                     "stage_ms": stage_ms,
                     "temporal_stability": stability,
+                    "live": [
+                        {
+                            "video": str(clip),
+                            "size": run.size,
+                            "fps": run.fps.__dict__,
+                            "evidence_per_s": run.evidence_per_s.__dict__,
+                            "stage_ms": run.stage_ms,
+                            "frames": run.frames,
+                        }
+                        for clip, run in zip(live_videos, live_runs)
+                    ],
                 }
             )
     add_ratios(results)
@@ -195,7 +266,9 @@ def run_bench(
         "evidence": evidence,
         "prefetch": prefetch,
         "threads": threads,
+        "evidence_threads": evidence_threads,
         "spinning": spinning,
+        "view_size": list(view_size),
         "results": results,
         "skipped": skipped,
     }
@@ -213,11 +286,24 @@ def add_ratios(results: list[dict[str, Any]]) -> None:
             }
 
 
+def cpu_description() -> str:
+    """The CPU's model name and the vector extensions that decide kernel speed (AVX2, AVX-512, AMX), on Linux."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    extensions = (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX-512 BF16", "avx512_bf16"), ("AMX", "amx_tile"))
+    vector = [label for label, flag in extensions if flag in flags]
+    return f"{name or platform.machine()} ({', '.join(vector) or 'no AVX2'})"
+
+
 def machine_info() -> dict[str, Any]:
     import onnxruntime
 
     info: dict[str, Any] = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_description(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -240,9 +326,9 @@ def _video_size(video: Path) -> str:
 
 
 def table(report: dict[str, Any]) -> str:
-    """The results as a fixed-width text table."""
+    """The results as fixed-width text tables: offline (one stage after another), then live."""
     header = (
-        f"{'backend':<24} {'masks/s b1':>20} {'masks/s b8':>20} {'e2e fps':>18} {'x ref (b1/e2e)':>15} "
+        f"{'backend':<24} {'masks/s b1':>20} {'masks/s b8':>20} {'offline fps':>18} {'x ref (b1/e2e)':>15} "
         f"{'stability':>9}  stages ms (pre/model/comp{'/evid' if report['evidence'] else ''})"
     )
     lines = [header, "-" * len(header)]
@@ -259,16 +345,36 @@ def table(report: dict[str, Any]) -> str:
         )
     for label, reason in report["skipped"].items():
         lines.append(f"{label:<24} not available: {reason}")
+    if any(result["live"] for result in report["results"]):
+        width, height = report["view_size"]
+        lines.append("")
+        live_header = (
+            f"{'live (views <= ' + str(width) + 'x' + str(height) + ')':<24} {'video':>22} {'fps (masks)':>18} "
+            f"{'evidence/s':>16} {'x offline':>9}  stages ms (pre/model/comp)"
+        )
+        lines += [live_header, "-" * len(live_header)]
+        for result in report["results"]:
+            offline = result["e2e_fps"]["median"]
+            for run in result["live"]:
+                stages = run["stage_ms"]
+                fps = Spread(**run["fps"])
+                lines.append(
+                    f"{result['label']:<24} {Path(run['video']).name + ' ' + run['size']:>22} {fps.text():>18} "
+                    f"{Spread(**run['evidence_per_s']).text():>16} {fps.median / offline:>9.1f}  "
+                    + "/".join(f"{stages.get(name, float('nan')):.1f}" for name in ("preprocess", "model", "composite"))
+                )
     machine = report["machine"]
     lines.append(
-        f"machine: {machine.get('gpu', 'no GPU')}, {machine['cpu_count']} CPU cores, torch {machine['torch']} "
-        f"({machine['torch_threads']} threads), onnxruntime {machine['onnxruntime']}"
+        f"machine: {machine.get('gpu', 'no GPU')}, {machine['cpu_count']} CPU cores ({machine['cpu']}), "
+        f"torch {machine['torch']} ({machine['torch_threads']} threads), onnxruntime {machine['onnxruntime']}"
         + (f", load average {machine['load_average'][0]:.1f}" if "load_average" in machine else "")
     )
+    evidence = "with the evidence check on every frame" if report["evidence"] else "without the evidence check"
+    decoded = "in a background thread" if report["prefetch"] else "inline"
     lines.append(
-        f"model {report['model']}; end to end on {Path(report['video']).name} ({report['video_size']}), "
-        f"{report['frames']} frames (decoded {'in a background thread' if report['prefetch'] else 'inline'}), "
-        f"median (min..max) of {report['repeats']} runs"
+        f"model {report['model']}; offline on {Path(report['video']).name} ({report['video_size']}), full-size views, "
+        f"{evidence}; {report['frames']} frames (decoded {decoded})"
+        f"; live: evidence at <= 10/s in its own thread; median (min..max) of {report['repeats']} runs"
     )
     return "\n".join(lines)
 

@@ -4,6 +4,8 @@
   + logits (B, K) float32. A negative target means "auto": the black box's top-1 on that image, decided inside
   the graph, so one call per frame serves both the "auto" class and the top-5 list.
 - the classifier graph: the black box itself, image (B, 3, S, S) -> logits (B, K), for the live evidence check.
+- `ModelGraphs`: both of a model, with what a backend needs to know about them (`model_graphs` builds it).
+- their variants for export and the GPU: `HalfGraph` (FP16 inside, FP32 at the edges) and `with_static_padding`.
 
 The mask leaves the graph at 1/4 resolution: the pipeline upsamples it once, straight to the frame's size.
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from engine.backends.base import ModelGraphs
+from engine.modelfile import tensors_sha256
 from engine.models.blackbox import BlackBox
 from engine.models.masker import Masker
 
@@ -26,6 +29,22 @@ SALIENCY_INPUTS = ("image", "target")
 SALIENCY_OUTPUTS = ("mask_low", "logits")
 CLASSIFIER_INPUTS = ("image",)
 CLASSIFIER_OUTPUTS = ("logits",)
+
+
+@dataclass
+class ModelGraphs:
+    """What a backend needs to run one masking model (built by `model_graphs`)."""
+
+    saliency: nn.Module  # image (B, 3, S, S), target (B,) -> mask_low (B, 1, S/4, S/4), logits (B, K)
+    classifier: nn.Module  # image (B, 3, S, S) -> logits (B, K)
+    input_size: int
+    num_classes: int
+    key: str  # sha256 over the masker config, its weights and the black box's weights
+    name: str  # for people: "lite0-default (efficientnet_lite0)"
+
+    @property
+    def mask_size(self) -> int:
+        return self.input_size // 4
 
 
 class MaskRatio(nn.Module):
@@ -83,8 +102,6 @@ class ClassifierGraph(nn.Module):
 
 def model_graphs(masker: Masker, blackbox: BlackBox, card: dict[str, Any] | None = None, name: str = "") -> ModelGraphs:
     """Both graphs of a loaded model (eval mode; the backends run them without autograd)."""
-    from engine.modelfile import tensors_sha256
-
     masker = masker.eval()  # no requires_grad_(False): the caller (a trainer, a test) may still train it
     digest = hashlib.sha256()
     digest.update(json.dumps(masker.config.to_dict(), sort_keys=True).encode())
@@ -98,6 +115,22 @@ def model_graphs(masker: Masker, blackbox: BlackBox, card: dict[str, Any] | None
         key=digest.hexdigest(),
         name=f"{name or 'masker'} ({blackbox.name})",
     )
+
+
+class HalfGraph(nn.Module):
+    """FP32 images in, the module in FP16 and channels_last, FP32 outputs (the mask ratio is FP32 inside)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module.half().to(memory_format=torch.channels_last)
+
+    def forward(
+        self, image: torch.Tensor, target: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...] | torch.Tensor:
+        image = image.half().contiguous(memory_format=torch.channels_last)
+        if target is None:
+            return self.module(image)
+        return self.module(image, target)
 
 
 class StaticSamePadConv(nn.Module):

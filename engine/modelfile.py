@@ -4,7 +4,8 @@ The card (safetensors metadata key `card`) says everything needed to rebuild and
 config, the black box (name + sha256 of its weights), input size and normalisation, the class list, the training
 preset and data, evaluation numbers, and the sha256 of the stored weights. Loading refuses pickles, tampered
 weights and a black box other than the one the model was trained against. `save` also writes the card beside the
-file as `NAME.card.json`, for people to read; loading never trusts that copy.
+file as `NAME.card.json`, for people to read; loading never trusts that copy. The card is read by engine/card.py
+(torch-free, for the command lines' checks).
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engine.card import FORMAT, check_path, read_card
 from engine.errors import BlackBoxMismatchError, ModelFileError
 from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.encoders import create_encoder
 from engine.models.masker import Masker, MaskerConfig
 from engine.paths import replace_atomically
-
-FORMAT = "live-saliency-masker/1"
-_PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+, torch's zip container
 
 
 def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -74,27 +73,9 @@ def save_model(path: str | Path, masker: Masker, blackbox: BlackBox, **extra: An
     return path
 
 
-def read_card(path: str | Path) -> dict[str, Any]:
-    """The card embedded in a model file (no weights loaded)."""
-    path = _check_path(path)
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ModelFileError(f"{path} is not a readable safetensors model file: {error}") from error
-    if "card" not in metadata:
-        raise ModelFileError(f"{path} has no model card: it was not written by this program's trainer")
-    card = json.loads(metadata["card"])
-    if card.get("format") != FORMAT:
-        raise ModelFileError(f"{path} has format {card.get('format')!r}; this program reads {FORMAT!r}")
-    return card
-
-
 def load_model(path: str | Path, blackbox: BlackBox | None = None) -> tuple[Masker, dict[str, Any]]:
     """Masker (eval mode, on the CPU) + card. Builds the card's black box unless one is given, and checks it."""
-    path = _check_path(path)
+    path = check_path(path)
     card = read_card(path)
     expected = card["blackbox"]
     if blackbox is None:
@@ -135,22 +116,3 @@ def _without_init(config: MaskerConfig) -> MaskerConfig:
     values = config.to_dict()
     values["embedding_init"] = "random"
     return MaskerConfig.from_dict(values)
-
-
-def _check_path(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        candidates = sorted(path.glob("*.safetensors"))
-        if len(candidates) != 1:
-            raise ModelFileError(f"{path} is a folder with {len(candidates)} .safetensors files; name the model file")
-        path = candidates[0]
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist")
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if path.suffix in (".pt", ".pth", ".pkl", ".pickle", ".ckpt") or head.startswith(_PICKLE_MAGICS):
-        raise ModelFileError(
-            f"{path} looks like a pickle (torch.save) file; pickles can run arbitrary code when loaded and are "
-            f"refused. Model files are .safetensors with a card, written by `python -m trainer train`."
-        )
-    return path

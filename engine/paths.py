@@ -5,10 +5,28 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ASSETS = PROJECT_ROOT / "assets"
+ASSETS_PACKAGE = "live_saliency_assets"  # the repository's assets/ folder, as installed (pyproject.toml)
+
+
+def _assets_folder() -> Path:
+    """The checkout's assets/ when this engine runs from a checkout (also an editable install), else the installed
+    package. The checkout comes first: a worktree run with PYTHONPATH must read its own assets, not those of the
+    checkout that an editable install points at."""
+    checkout = PROJECT_ROOT / "assets"
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    try:
+        # A wheel installs unpacked, so the package's files are plain files on disk.
+        return Path(str(resources.files(ASSETS_PACKAGE)))
+    except ModuleNotFoundError:  # neither: the paths below still say where the files were expected
+        return checkout
+
+
+ASSETS = _assets_folder()
 DEFAULT_MODEL = ASSETS / "models" / "lite0-default" / "lite0-default.safetensors"
 DEMO_CLIP = ASSETS / "demo" / "box.mp4"
 
@@ -16,6 +34,11 @@ DEMO_CLIP = ASSETS / "demo" / "box.mp4"
 def default_model_path() -> Path:
     """The bundled default model, or $SALIENCY_MODEL."""
     return Path(os.environ.get("SALIENCY_MODEL", DEFAULT_MODEL))
+
+
+def bundled_models() -> list[Path]:
+    """Every bundled model file (assets/models/NAME/NAME.safetensors), by name."""
+    return sorted((ASSETS / "models").glob("*/*.safetensors"))
 
 
 def data_root() -> Path:

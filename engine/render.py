@@ -1,23 +1,37 @@
-"""Offline rendering: a video in, an explained video out (`python -m engine render`).
+"""Offline rendering: a video in, an explained video out (`python -m engine render`, the app's export).
 
 Views: `overlay`, `preserved`, `destroyed`, or `grid` (2 x 2: overlay, mask, preserved, destroyed, each at half
-size, captioned). Frames are explained in batches. The output file is released whatever happens, so an
-interrupted render (Ctrl+C, an error) leaves a playable video of the frames done so far.
+size, titled), composed by engine.views; on request the box around mask >= 0.5 on the overlay, and unless asked not
+to a caption with the class explained and the black box's probability of it on the frame, the preserved and the
+destroyed view. The video is H.264 (engine.video). Beside it, a CSV with one row per frame (engine.frametable):
+offline work computes the evidence for every frame. Frames are explained in order and in batches by
+engine.sequence, steadily unless asked not to (engine.temporal: the class held in "auto", the mask averaged over
+time; `Steadiness(steady_class=False, smooth=1.0)` is each frame on its own).
+
+The output files are finished whatever happens, so an interrupted render (Ctrl+C, an error) leaves a playable video
+and the table of the frames done so far. A truncated input is rendered as far as it goes, then one note
+(`on_note`; by default one line on stderr) says that it ended early.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-from engine.contract import RENDER_VIEWS, Explanation
+from engine.contract import AUTO, RENDER_VIEWS, Explanation
+from engine.frametable import FrameRecord, FrameTableWriter
+from engine.pipeline_host import resolve_target
+from engine.sequence import SequenceExplainer
+from engine.temporal import Steadiness
 from engine.video import VideoReader, VideoWriter
+from engine.views import caption_parts, compose, composed_size
 
 if TYPE_CHECKING:
     from engine.api import Explainer
@@ -28,38 +42,36 @@ class RenderResult:
     path: Path
     frames: int
     complete: bool  # False when the render stopped before the end of the input
+    table: Path | None = None  # the CSV of per-frame numbers, when one was written
+    frames_explained_again: int = 0  # after a class change inside a batch (steady "auto")
 
 
-def compose_view(explanation: Explanation, view: str) -> np.ndarray:
-    """The output frame (H, W, 3) uint8 RGB for one explanation."""
-    if view == "overlay":
-        frame = explanation.overlay.copy()
-        if explanation.box is not None:
-            x0, y0, x1, y1 = explanation.box
-            cv2.rectangle(frame, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 255), 2)
-        return _caption(frame, explanation.target_name)
-    if view in ("preserved", "destroyed"):
-        return getattr(explanation, view)
-    if view != "grid":
+def render_scale(view: str) -> float:
+    """The size of each view relative to the frame: the grid of four is as large as the input."""
+    return 0.5 if view == "grid" else 1.0
+
+
+def render_frame(explanation: Explanation, view: str, *, box: bool = False, caption: bool = True) -> np.ndarray:
+    """One output frame (H, W, 3) uint8 RGB: engine.views.compose with the renderer's choices."""
+    if view not in RENDER_VIEWS:
         raise ValueError(f"view must be one of {RENDER_VIEWS}, not {view!r}")
-    height, width = explanation.frame.shape[:2]
-    half = (max(width // 2, 1), max(height // 2, 1))
-    tiles = [
-        _caption(cv2.resize(explanation.overlay, half, interpolation=cv2.INTER_AREA), explanation.target_name),
-        _caption(cv2.resize(explanation.mask_image, half, interpolation=cv2.INTER_AREA), "mask"),
-        _caption(cv2.resize(explanation.preserved, half, interpolation=cv2.INTER_AREA), "preserved"),
-        _caption(cv2.resize(explanation.destroyed, half, interpolation=cv2.INTER_AREA), "destroyed"),
-    ]
-    return np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    return compose(
+        explanation,
+        view,
+        scale=render_scale(view),
+        box=box,
+        titles=view == "grid",
+        caption=caption_parts(explanation) if caption else None,
+    )
 
 
-def _caption(tile: np.ndarray, text: str) -> np.ndarray:
-    if tile.shape[0] < 40 or tile.shape[1] < 80:
-        return tile  # too small for legible text
-    tile = np.ascontiguousarray(tile)
-    cv2.putText(tile, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-    return tile
+def table_path(output: str | Path) -> Path:
+    """Where the per-frame table of a rendered video goes: beside it, same name, .csv."""
+    return Path(output).with_suffix(".csv")
+
+
+def _print_note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr)
 
 
 def render(
@@ -72,51 +84,45 @@ def render(
     max_frames: int | None = None,
     progress: bool = True,
     on_frame: Callable[[int], None] | None = None,
+    on_note: Callable[[str], None] = _print_note,
+    *,
+    box: bool = False,
+    caption: bool = True,
+    table: bool = True,
+    steadiness: Steadiness = Steadiness(),
 ) -> RenderResult:
-    """Explain every frame of `source` with `explainer` (an engine.api.Explainer) and write `output` (.mp4).
+    """Explain every frame of `source` with `explainer` (an engine.api.Explainer) and write `output` (.mp4), and
+    with `table` its per-frame numbers beside it (`table_path`).
 
-    `on_frame(frames_written)` is called after each written frame (tests use it to interrupt a render).
+    `on_frame(frames_written)` is called after each written frame (tests use it to interrupt a render, the app's
+    export to show progress and to cancel). `on_note(line)` hears once that the input ended early.
     """
     if view not in RENDER_VIEWS:
         raise ValueError(f"view must be one of {RENDER_VIEWS}, not {view!r}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
     output = Path(output)
-    with VideoReader(source) as reader:
+    target_index = AUTO if target == AUTO else resolve_target(target, explainer.classes)
+    # the evidence (two more black-box passes per frame) is for the table and the caption
+    sequence = SequenceExplainer(explainer, target_index, steadiness, evidence=table or caption)
+    with VideoReader(source) as reader, ExitStack() as outputs:
         total = reader.frame_count if max_frames is None else min(max_frames, reader.frame_count or max_frames)
-        size = (reader.width, reader.height)
-        if view == "grid":
-            size = (max(reader.width // 2, 1) * 2, max(reader.height // 2, 1) * 2)
-        bar = tqdm(total=total, unit="frame", desc=f"render {Path(source).name}", disable=not progress)
-        written = 0
-        complete = False
-        with VideoWriter(output, reader.fps, size) as writer, bar:
-            pending: list[np.ndarray] = []
-            for frame in reader:
-                if max_frames is not None and written + len(pending) >= max_frames:
-                    break
-                pending.append(frame)
-                if len(pending) == batch:
-                    written = _flush(explainer, pending, target, view, writer, bar, on_frame)
-                    pending = []
-            if pending:
-                written = _flush(explainer, pending, target, view, writer, bar, on_frame)
-            complete = True
-    return RenderResult(output, written, complete)
-
-
-def _flush(
-    explainer: Explainer,
-    frames: list[np.ndarray],
-    target: int | str,
-    view: str,
-    writer: VideoWriter,
-    bar: tqdm,
-    on_frame: Callable[[int], None] | None,
-) -> int:
-    targets: list[int | str] = [target] * len(frames)
-    explanations = explainer.explain_batch(frames, targets, evidence=False)
-    for explanation in explanations:
-        writer.write(compose_view(explanation, view))
-        bar.update(1)
-        if on_frame is not None:
-            on_frame(writer.frames)
-    return writer.frames
+        size = composed_size((reader.width, reader.height), view, render_scale(view))
+        writer = outputs.enter_context(VideoWriter(output, reader.fps, size))
+        rows = outputs.enter_context(FrameTableWriter(table_path(output))) if table else None
+        bar = outputs.enter_context(
+            tqdm(total=total, unit="frame", desc=f"render {Path(source).name}", disable=not progress)
+        )
+        for frames in reader.batches(batch, max_frames):
+            for explanation in sequence.explain(frames):
+                index = writer.frames
+                writer.write(render_frame(explanation, view, box=box, caption=caption))
+                if rows is not None:
+                    rows.write(FrameRecord.of(index, reader.fps, explanation))
+                bar.update(1)
+                if on_frame is not None:
+                    on_frame(writer.frames)
+        written = writer.frames
+    if reader.truncation is not None:
+        on_note(reader.truncation)
+    return RenderResult(output, written, True, table_path(output) if table else None, sequence.frames_explained_again)

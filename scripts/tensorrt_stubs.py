@@ -4,7 +4,7 @@ The tensorrt-stubs wheel installs `tensorrt/__init__.pyi` and `tensorrt_bindings
 marker or a `-stubs` package name, so mypy never finds them (every TensorRT name silently becomes Any), and a few
 generated signatures are not valid Python (a parameter named `in`; a parameter without a default after ones with
 defaults), and the module-level alias `bool: DataType` shadows the builtin in every `-> bool`. This copies the
-stubs into DIR with those repaired (and the stubs' own remaining errors silenced), so that `mypy engine/backends`
+stubs into DIR with those repaired (and the stubs' own remaining errors silenced), so that `mypy engine`
 really checks the TensorRT backend against the TensorRT API.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+PROG = "python -m trainer"
 COMMANDS = {
     "train": ("trainer.train", "train a masking model against a black box"),
     "evaluate": ("trainer.evaluate", "localisation error, saliency metric and baselines, one table"),
@@ -15,11 +16,18 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+    if not argv or argv[0] in ("-h", "--help"):
         lines = [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
-        print("usage: python -m trainer COMMAND [options]   (COMMAND --help for its options)\n\ncommands:")
+        print(f"usage: {PROG} COMMAND [options]   (COMMAND --help for its options)\n\ncommands:")
         print("\n".join(lines))
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        return 0
+    if argv[0] not in COMMANDS:
+        print(
+            f"{PROG}: error: {argv[0]!r} is not a command; the commands are {', '.join(COMMANDS)} "
+            f"({PROG} --help says what each does)",
+            file=sys.stderr,
+        )
+        return 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return int(module.main(argv[1:]) or 0)
 

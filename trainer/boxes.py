@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.classes import imagenet_classes
 from engine.errors import DataError
+from trainer.provenance import data_identity, relative_files
 
 IMAGE_SIZE = 227  # the dev set's images are stretched to 227 x 227 (the boxes are in those pixels)
 BOX_TOLERANCE = 1.0  # pixels a box may overshoot the image (rounding in the conversion) before it counts as outside
@@ -55,12 +56,27 @@ class Sample:
 class EvalDataset:
     """The images of one evaluation folder with their ground truth; `load(i)` reads image i."""
 
-    def __init__(self, image_dir: Path, records: list[ImageRecord], image_size: int = IMAGE_SIZE) -> None:
+    def __init__(
+        self,
+        image_dir: Path,
+        records: list[ImageRecord],
+        image_size: int = IMAGE_SIZE,
+        truth_files: tuple[Path, ...] = (),
+    ) -> None:
         if not records:
             raise DataError(f"no ground-truth boxes for the images in {image_dir}: the boxes file is empty")
         self.image_dir = Path(image_dir)
         self.records = records
         self.image_size = image_size
+        self.truth_files = truth_files  # the files the boxes were read from (boxes.csv, or the XML files)
+
+    def identity(self, limit: int | None = None) -> dict:
+        """Name, content hash and count of the first `limit` images (None: all) with their ground truth, for cards
+        and reports: never the folder's path (trainer.provenance)."""
+        records = self.records[: limit or len(self.records)]
+        files = [self.image_dir / record.file for record in records] + list(self.truth_files)
+        what = "the ground-truth files and every image " + (f"of the first {limit}" if limit else "listed")
+        return {**data_identity(self.image_dir, relative_files(self.image_dir, files), what), "images": len(records)}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -72,11 +88,12 @@ class EvalDataset:
         """Image `index` stretched to image_size, boxes scaled with it; DataError when it cannot be used."""
         record = self.records[index]
         path = self.image_dir / record.file
+        # the messages name the file inside the folder, not the folder's path: they are kept in reports and cards
         if not path.is_file():
-            raise DataError(f"{record.file}: image missing ({path})")
+            raise DataError(f"{record.file}: image missing (not in the folder {self.image_dir.name})")
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise DataError(f"{record.file}: not a readable image ({path})")
+            raise DataError(f"{record.file}: not a readable image")
         height, width = bgr.shape[:2]
         source_width, source_height = record.source_size or (width, height)
         boxes, dropped = _inside_boxes(record, source_width, source_height)
@@ -115,14 +132,12 @@ def open_dataset(
     if not data.is_dir():
         raise DataError(f"evaluation data folder {data} does not exist (use --data)")
     if annotations is not None:
-        return EvalDataset(data, read_imagenet_xml(Path(annotations)), image_size)
+        xml_files = tuple(sorted(Path(annotations).glob("*.xml")))
+        return EvalDataset(data, read_imagenet_xml(Path(annotations)), image_size, xml_files)
     csv_path = data / "boxes.csv"
     if not csv_path.is_file():
-        raise DataError(
-            f"{data} has no boxes.csv; for the ImageNet validation set pass the folder of bounding-box XML files "
-            f"with --annotations"
-        )
-    return EvalDataset(data, read_boxes_csv(csv_path), image_size)
+        raise DataError(f"{data} has no boxes.csv ({','.join(CSV_COLUMNS)}: one row per ground-truth box)")
+    return EvalDataset(data, read_boxes_csv(csv_path), image_size, (csv_path,))
 
 
 def read_boxes_csv(path: Path) -> list[ImageRecord]:

@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from engine.paths import data_root
+from trainer.cli import (
+    COUNT,
+    COUNT_OR_ZERO,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    PROBABILITY,
+    Parser,
+    number,
+)
 from trainer.objective import (
     AREA_FORMS,
     DESTROY_FORMS,
@@ -122,33 +134,50 @@ _FORMS = {
     "preserve_form": PRESERVE_FORMS,
     "destroy_form": DESTROY_FORMS,
 }
-_OBJECTIVE_HELP = {
-    "tv_weight": "weight of the smoothness term TV(M)",
-    "tv_reduction": "TV form: mean (mean squared neighbour difference), sum (eq. 5 literally), official",
-    "tv_border": "extra penalty on the mask along the border (tv_reduction official)",
-    "area_weight": "weight of the area term",
-    "area_form": "mean: mean(M); power: mean((M + 5e-4) ** area_power); target: |mean(M) - area_target|",
-    "area_power": "power of the area term (area_form power)",
-    "area_target": "target mask area fraction for true classes (area_form target)",
-    "preserve_weight": "weight of the preservation term on Phi(X, M)",
-    "preserve_form": "log_prob: -log f_c (eq. 4); hinge_logit: max(0, best other logit - z_c + margin)",
-    "destroy_weight": "weight of the destruction term on Phi(X, 1 - M)",
-    "destroy_form": "prob_power: f_c ** destroy_power (eq. 4); hinge_logit: max(0, z_c - best other + margin)",
-    "destroy_power": "power of the destroyed probability (prob_power)",
-    "hinge_margin": "margin of the hinge forms",
-    "fake_probability": "probability that an image's class selector is replaced by a wrong class",
-    "embedding_weight": "weight of the embedding speed-up term (max presence high for true, low for fake classes)",
+# name -> (help, argparse type: the values that make sense); the forms are choices (_FORMS)
+_OBJECTIVE_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "tv_weight": ("weight of the smoothness term TV(M), >= 0", NON_NEGATIVE),
+    "tv_reduction": ("TV form: mean (mean squared neighbour difference), sum (eq. 5 literally), official", str),
+    "tv_border": ("extra penalty on the mask along the border (tv_reduction official), >= 0", NON_NEGATIVE),
+    "area_weight": ("weight of the area term, >= 0", NON_NEGATIVE),
+    "area_form": ("mean: mean(M); power: mean((M + 5e-4) ** area_power); target: |mean(M) - area_target|", str),
+    "area_power": ("power of the area term (area_form power), > 0", POSITIVE),
+    "area_target": ("target mask area fraction for true classes (area_form target), in (0, 1)", OPEN_FRACTION),
+    "preserve_weight": ("weight of the preservation term on Phi(X, M), >= 0", NON_NEGATIVE),
+    "preserve_form": ("log_prob: -log f_c (eq. 4); hinge_logit: max(0, best other logit - z_c + margin)", str),
+    "destroy_weight": ("weight of the destruction term on Phi(X, 1 - M), >= 0", NON_NEGATIVE),
+    "destroy_form": ("prob_power: f_c ** destroy_power (eq. 4); hinge_logit: max(0, z_c - best other + margin)", str),
+    "destroy_power": ("power of the destroyed probability (prob_power), > 0", POSITIVE),
+    "hinge_margin": ("margin of the hinge forms, >= 0", NON_NEGATIVE),
+    "fake_probability": (
+        "probability that an image's class selector is replaced by a wrong class, in [0, 1)",
+        number(float, 0, 1, high_open=True),
+    ),
+    "embedding_weight": (
+        "weight of the embedding speed-up term (max presence high for true, low for fake classes), >= 0",
+        NON_NEGATIVE,
+    ),
 }
 
 
+_DESCRIPTION = "\n\n".join(
+    textwrap.fill(paragraph, 100)
+    for paragraph in (
+        "Train a masking model (Dabkowski & Gal 2017) against a frozen black-box classifier. Writes into --out: "
+        "config.json, train.csv, val.csv, checkpoint.pt (resumable), best.safetensors, model.safetensors (the "
+        "result, with its card) and grid.png. Run several GPUs with torchrun --nproc_per_node N.",
+        "Arguments are checked before any image is decoded and before anything is written (the labels against the "
+        "black box's classes, everything else before the black box loads): a bad one is answered with one line and "
+        "exit status 2. Model cards record the data by name, content hash and image count, never by this machine's "
+        "paths (config.json in the run folder keeps them, for --resume).",
+    )
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m trainer train",
-        description=(
-            "Train a masking model (Dabkowski & Gal 2017) against a frozen black-box classifier. Writes into --out: "
-            "config.json, train.csv, val.csv, checkpoint.pt (resumable), best.safetensors, model.safetensors (the "
-            "result, with its card) and grid.png. Run several GPUs with torchrun --nproc_per_node N."
-        ),
+        description=_DESCRIPTION,
         argument_default=argparse.SUPPRESS,  # only options given explicitly land in the namespace (layering)
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -162,33 +191,44 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--val-data", help="boxes.csv folder for validation ('none' to skip); default $SALIENCY_DATA/imagenet-val-dev"
     )
-    data.add_argument("--val-limit", type=int, help=f"validate on the first N images, 0 = all (default {d.val_limit})")
-    data.add_argument("--val-every", type=int, help=f"validate every N steps (default {d.val_every})")
     data.add_argument(
-        "--short-side", type=int, help=f"decode training images to this short side (default {d.short_side})"
+        "--val-limit",
+        type=COUNT_OR_ZERO,
+        help=f"validate on the first N images, 0 = all; the final evaluation uses all (default {d.val_limit})",
+    )
+    data.add_argument(
+        "--val-every",
+        type=COUNT_OR_ZERO,
+        help=f"validate every N steps, 0 = only after the last step (default {d.val_every})",
+    )
+    data.add_argument(
+        "--short-side", type=COUNT, help=f"decode training images to this short side (default {d.short_side})"
     )
     data.add_argument(
         "--crop-scale-min",
-        type=float,
-        help=f"smallest random crop, fraction of the image area (default {d.crop_scale_min})",
+        type=number(float, 0, 1, low_open=True),
+        help=f"smallest random crop, fraction of the image area, in (0, 1] (default {d.crop_scale_min})",
     )
     data.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     data.add_argument(
-        "--video-every", type=int, help=f"use every N-th frame of a training video (default {d.video_every})"
+        "--video-every", type=COUNT, help=f"use every N-th frame of a training video (default {d.video_every})"
     )
-    data.add_argument("--workers", type=int, help=f"threads decoding images (default {d.workers})")
+    data.add_argument("--workers", type=COUNT, help=f"threads decoding images (default {d.workers})")
 
     model = parser.add_argument_group("model")
     model.add_argument("--blackbox", help=f"black-box classifier to explain (default {d.blackbox})")
     model.add_argument("--encoder", help="frozen encoder (default: the black box's own features)")
     model.add_argument(
         "--upsampler-channels",
-        type=int,
+        type=COUNT,
         nargs=3,
         help=f"decoder widths (default {' '.join(map(str, d.upsampler_channels))})",
     )
     model.add_argument(
-        "--image-size", type=int, help=f"masker input size; crops are cut at this size (default {d.image_size})"
+        "--image-size",
+        type=number(int, 32, multiple_of=32),
+        help=f"masker input size, a multiple of 32 (the encoder's stride); crops are cut at this size "
+        f"(default {d.image_size})",
     )
     model.add_argument(
         "--embedding-init",
@@ -196,10 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"class embeddings start as the classifier rows or random (default {d.embedding_init})",
     )
     model.add_argument(
-        "--embedding-scale", type=float, help=f"scale of the feature filter logits (default {d.embedding_scale})"
+        "--embedding-scale",
+        type=POSITIVE,
+        help=f"scale of the feature filter logits, > 0 (default {d.embedding_scale})",
     )
     model.add_argument(
-        "--embedding-offset", type=float, help=f"offset of the feature filter logits (default {d.embedding_offset})"
+        "--embedding-offset",
+        type=number(float),
+        help=f"offset of the feature filter logits (default {d.embedding_offset})",
     )
     model.add_argument(
         "--init",
@@ -216,49 +260,52 @@ def build_parser() -> argparse.ArgumentParser:
         "(eq. 4 and 5 with lambdas 10, 1e-3, 5, 0.3) or official (the authors' code: hinges on "
         "logits, area power 0.3); default: default",
     )
-    for name, help_text in _OBJECTIVE_HELP.items():
-        default = getattr(d.objective, name)
+    for name, (help_text, value_type) in _OBJECTIVE_OPTIONS.items():
         objective.add_argument(
             f"--{name.replace('_', '-')}",
-            type=type(default),
+            type=value_type,
             choices=_FORMS.get(name),
-            help=f"{help_text} (default preset: {default})",
+            help=f"{help_text} (default preset: {getattr(d.objective, name)})",
         )
     objective.add_argument(
-        "--blur-sigma", type=float, help=f"sigma of the blur alternative at 224 pixels (default {d.blur_sigma})"
+        "--blur-sigma", type=POSITIVE, help=f"sigma of the blur alternative at 224 pixels, > 0 (default {d.blur_sigma})"
     )
     objective.add_argument(
         "--blur-probability",
-        type=float,
-        help=f"share of blurred alternatives, the rest noisy colours (default {d.blur_probability})",
+        type=PROBABILITY,
+        help=f"share of blurred alternatives, the rest noisy colours, in [0, 1] (default {d.blur_probability})",
     )
     objective.add_argument(
-        "--noise-std", type=float, help=f"noise on the constant-colour alternative (default {d.noise_std})"
+        "--noise-std", type=NON_NEGATIVE, help=f"noise on the constant-colour alternative (default {d.noise_std})"
     )
 
     run = parser.add_argument_group("optimisation and run")
-    run.add_argument("--steps", type=int, help=f"optimizer steps (default {d.steps})")
-    run.add_argument("--batch", type=int, help=f"images per step and process (default {d.batch})")
-    run.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    run.add_argument("--steps", type=COUNT, help=f"optimizer steps (default {d.steps})")
+    run.add_argument("--batch", type=COUNT, help=f"images per step and process (default {d.batch})")
+    run.add_argument("--lr", type=POSITIVE, help=f"Adam learning rate, > 0 (default {d.lr})")
     run.add_argument(
         "--lr-schedule",
         choices=("cosine", "constant"),
         help=f"after warm-up; cosine decays to 10%% by the last step or the time budget (default {d.lr_schedule})",
     )
-    run.add_argument("--warmup-steps", type=int, help=f"linear warm-up (default {d.warmup_steps})")
-    run.add_argument("--seed", type=int, help=f"seed of every random draw (default {d.seed})")
-    run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    run.add_argument("--warmup-steps", type=COUNT_OR_ZERO, help=f"linear warm-up (default {d.warmup_steps})")
+    run.add_argument("--seed", type=COUNT_OR_ZERO, help=f"seed of every random draw (default {d.seed})")
+    run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto: cuda when torch sees a GPU)")
     run.add_argument(
-        "--threads", type=int, help="torch CPU threads (default: torch's choice); 1 is fastest on a busy CPU"
+        "--threads",
+        type=COUNT_OR_ZERO,
+        help="torch CPU threads, 0 = torch's choice (the default); 1 is fastest on a busy CPU",
     )
     run.add_argument("--amp", choices=("auto", "bf16", "off"), help="mixed precision: auto = bf16 on CUDA, off on CPU")
     run.add_argument(
-        "--time-budget", type=float, help="minutes: stop in time to validate and save, whatever --steps says"
+        "--time-budget",
+        type=NON_NEGATIVE,
+        help="minutes: stop in time to validate and save, whatever --steps says (0 = no budget, the default)",
     )
     run.add_argument(
-        "--checkpoint-every", type=int, help=f"write checkpoint.pt every N steps (default {d.checkpoint_every})"
+        "--checkpoint-every", type=COUNT, help=f"write checkpoint.pt every N steps (default {d.checkpoint_every})"
     )
-    run.add_argument("--log-every", type=int, help=f"train.csv row every N steps (default {d.log_every})")
+    run.add_argument("--log-every", type=COUNT, help=f"train.csv row every N steps (default {d.log_every})")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     run.add_argument("--out", help=f"run folder (default {d.out})")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

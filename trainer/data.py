@@ -30,6 +30,7 @@ from tqdm import tqdm
 from engine.classes import ClassInfo, resolve_class
 from engine.errors import DataError, UnknownClassError
 from engine.models.blackbox import BlackBox
+from trainer.provenance import data_identity, relative_files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -41,7 +42,7 @@ class TrainingSet:
 
     images: list[torch.Tensor]
     labels: torch.Tensor  # (N,) int64
-    description: dict = field(default_factory=dict)  # for the model card: source, kind, counts
+    description: dict = field(default_factory=dict)  # for the model card: name, content hash, kind, counts
 
 
 # --- finding the images ---------------------------------------------------------------------------------------
@@ -119,6 +120,22 @@ def _class_index(value: str, classes: tuple[ClassInfo, ...], where: str) -> int:
         return resolve_class(value.strip(), classes)
     except UnknownClassError as error:
         raise DataError(f"{where}: {error} (the black box has {len(classes)} classes)") from error
+
+
+SOURCE_FILES = {
+    "labels.csv": "labels.csv and every image it lists",
+    "imagefolder": "every image (their names include the class folders)",
+    "unlabelled": "every image",
+    "video": "the video",
+}
+
+
+def source_files(path: Path, kind: str, records: list[tuple[Path, int | None]]) -> list[tuple[str, Path]]:
+    """The files a training source is read from, named relative to its folder: what its content hash covers."""
+    if kind == "video":
+        return [(path.name, path)]
+    files = [image for image, _ in records] + ([path / "labels.csv"] if kind == "labels.csv" else [])
+    return relative_files(path, files)
 
 
 # --- decoding -------------------------------------------------------------------------------------------------
@@ -229,9 +246,13 @@ def load_training_set(
     workers: int = 4,
     video_every: int = 5,
     progress: bool = True,
+    source: tuple[str, list[tuple[Path, int | None]]] | None = None,
 ) -> TrainingSet:
-    """Find, decode and label the training images (pseudo-labels from the black box where there are none)."""
-    kind, records = find_source(Path(path), blackbox.classes)
+    """Find, decode and label the training images (pseudo-labels from the black box where there are none).
+
+    `source`: what `find_source` answered for `path`, when the caller has already looked (to check the data before
+    loading them)."""
+    kind, records = source if source is not None else find_source(Path(path), blackbox.classes)
     if kind == "video":
         images: list[torch.Tensor] = read_video(records[0][0], every=video_every, short_side=short_side)
         problems: list[str] = []
@@ -252,7 +273,7 @@ def load_training_set(
     if labels is None:
         labels = pseudo_labels(images, blackbox, device)
     description = {
-        "path": str(path),
+        **data_identity(Path(path), source_files(Path(path), kind, records), SOURCE_FILES[kind]),
         "kind": kind,
         "labels": "black-box top-1 (pseudo-labels)" if kind in ("unlabelled", "video") else kind,
         "images": len(images),

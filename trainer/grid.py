@@ -3,7 +3,7 @@
 On the input: the ground-truth boxes (green) and the paper-protocol box of the mask (red). Under preserved and
 destroyed: the black box's probability of the class on them (the blur alternative, as in the app).
 
-    python -m trainer.grid --model assets/models/lite0-default/lite0-default.safetensors --out grid.png
+    python -m trainer grid --model assets/models/lite0-default/lite0-default.safetensors --out grid.png
 """
 
 from __future__ import annotations
@@ -17,10 +17,21 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from engine.errors import SaliencyError
 from engine.models.blackbox import BlackBox
 from engine.models.masker import Masker
 from trainer.boxes import EvalDataset, open_dataset
+from trainer.cli import (
+    COUNT,
+    PICTURE,
+    Parser,
+    argument_checks,
+    device_for,
+    existing_folder,
+    image_suffixes,
+    model_card,
+    output_file,
+    run_command,
+)
 from trainer.evidence import blur, remove_evidence
 
 PANEL = 160
@@ -97,26 +108,41 @@ def _with_boxes(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray | No
     return picture
 
 
-def main(argv: list[str] | None = None) -> int:
-    from engine.api import load_masker
-    from engine.paths import data_root
+PROG = "python -m trainer grid"
 
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.grid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(PROG, lambda: _run(_parser().parse_args(argv)))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="model file (default: the bundled model)")
+    parser.add_argument("--data", type=Path, help="folder with boxes.csv (default: $SALIENCY_DATA/imagenet-val-dev)")
+    parser.add_argument("--count", type=COUNT, default=16, help="images: the first N of the folder (16; >= 1)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("grid.png"), help="picture to write: .png, .jpg, ... (grid.png)"
     )
-    parser.add_argument("--model", help="model file (default: the bundled model)")
-    parser.add_argument("--data", default=str(data_root() / "imagenet-val-dev"), help="boxes.csv folder")
-    parser.add_argument("--count", type=int, default=16, help="images (the first N of the folder)")
-    parser.add_argument("--out", default="grid.png", help="PNG to write")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    try:
-        device = torch.device(args.device)
-        model = load_masker(args.model, device)
-        path = save_grid(Path(args.out), model.masker, model.blackbox, open_dataset(args.data), device, args.count)
-    except SaliencyError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    parser.add_argument("--device", default="cpu", help="cpu (the default), auto, cuda or cuda:N")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.api import load_masker
+    from engine.paths import data_root, default_model_path
+
+    # every argument checked before the model or an image is loaded
+    model = args.model if args.model is not None else default_model_path()
+    model_card("--model", model)
+    data = existing_folder("--data", args.data if args.data is not None else data_root() / "imagenet-val-dev")
+    with argument_checks("--data"):
+        dataset = open_dataset(data)
+    out = output_file("--out", args.out, image_suffixes(), PICTURE)
+    device = device_for("--device", args.device)
+
+    loaded = load_masker(model, device)
+    path = save_grid(out, loaded.masker, loaded.blackbox, dataset, device, args.count)
     print(f"wrote {path}")
     return 0
 

@@ -1,5 +1,5 @@
-"""Evaluation outputs: the per-image CSV (appended as the run goes), the summary table (terminal, CSV, JSON) and the
-contact sheet PNG."""
+"""Evaluation outputs: the per-image CSV (appended as the run goes), the summary table (terminal, CSV, JSON, with how
+it was computed) and the contact sheet PNG."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ import numpy as np
 
 from engine.errors import DataError
 from trainer.scoring import ROW_FIELDS
+
+NORMALISATION_NOTE = "maps not in [0, 1] ({}) are rescaled per image to [0, 1] (min-max) before thresholding"
+PROTOCOLS = {
+    "loc_error_paper": "threshold 0.5, tightest box around all pixels above; hit: IoU > 0.5 with any GT box; "
+    "an empty mask is a miss (Dabkowski & Gal)",
+    "loc_error_mean": "threshold at the map's mean, box of the largest 8-connected component (Phang et al.)",
+    "saliency_metric": "log(max(a, 0.05)) - log(p) on the paper-protocol box (whole image for an empty mask), crop at "
+    "integer pixel bounds resized bicubic to the black box input, clamped to 0..255; GT boxes: mean over an "
+    "image's boxes",
+}
 
 TABLE_COLUMNS = (
     ("loc_error_paper", "LE paper %", "{:.1f}"),
@@ -41,10 +51,7 @@ class RowWriter:
         self.path = path
         fresh = not (resume and path.exists())
         if not fresh:
-            with open(path, newline="") as handle:
-                header = next(csv.reader(handle), [])
-            if tuple(header) != ROW_FIELDS:
-                raise DataError(f"{path} has other columns than this version writes; --resume needs a new --out")
+            check_resumable(path)
         self.handle = open(path, "w" if fresh else "a", newline="")
         self.writer = csv.DictWriter(self.handle, fieldnames=ROW_FIELDS)
         if fresh:
@@ -56,6 +63,16 @@ class RowWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def check_resumable(path: Path) -> None:
+    """--resume appends to a per-image CSV: it must have the columns this version writes (or not exist yet)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if tuple(header) != ROW_FIELDS:
+        raise DataError(f"{path} has other columns than this version writes; --resume needs a new --out")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -108,6 +125,24 @@ def _json_value(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+def print_report(lines: list[dict], meta: dict, errors: list[str], data: Path) -> None:
+    print()
+    if lines:
+        print(format_table(lines))
+    print(
+        f"\n{meta['images']} images from {data}; black box {meta['blackbox']} "
+        f"(top-1 {meta['blackbox_top1'] or float('nan'):.1f}% on them); {meta['device']}, batch {meta['batch_size']}"
+    )
+    if meta["normalisation"]:
+        print(f"note: {meta['normalisation']}")
+    if errors:
+        print(f"{len(errors)} problem(s) with the data (images left out or boxes dropped; all in summary.json):")
+        for error in errors[:10]:
+            print(f"  {error}")
+    if meta["interrupted"]:
+        print("interrupted: the table covers the images done so far; rerun with --resume to finish")
 
 
 # --- contact sheet ------------------------------------------------------------------------------------------------

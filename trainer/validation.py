@@ -14,7 +14,9 @@ import time
 import torch
 from torch import nn
 
+from engine.models.blackbox import BlackBox
 from trainer.boxes import EvalDataset, open_dataset
+from trainer.provenance import portable_path
 
 
 def open_validation(folder: str) -> EvalDataset:
@@ -34,7 +36,7 @@ def fake_classes(labels: list[int], num_classes: int, offset: int = 0) -> list[i
 
 @torch.no_grad()
 def fake_class_mask_mean(
-    masker: nn.Module, blackbox: nn.Module, dataset: EvalDataset, limit: int | None, device: torch.device
+    masker: nn.Module, blackbox: BlackBox, dataset: EvalDataset, limit: int | None, device: torch.device
 ) -> float:
     """The mean mask when the selected class is a wrong one, over the first `limit` images."""
     from trainer.scoring import image_batch, iter_batches
@@ -53,7 +55,7 @@ def fake_class_mask_mean(
 
 
 def validate(
-    masker: nn.Module, blackbox: nn.Module, dataset: EvalDataset, limit: int | None, device: torch.device
+    masker: nn.Module, blackbox: BlackBox, dataset: EvalDataset, limit: int | None, device: torch.device
 ) -> dict:
     """evaluate_masker's summary (errors in %) + `mask_fake`, `seconds`, floats to 4 decimals as model cards and
     val.csv store them; limit: the first N images (None: all)."""
@@ -84,5 +86,5 @@ def _rounded(summary: dict) -> dict:
 
 
 def evaluation_command(data: str) -> str:
-    """The command that reproduces a card's evaluation numbers."""
-    return f"python -m trainer evaluate --model MODEL --data {data} --methods model,center"
+    """The command that reproduces a card's evaluation numbers (the data folder in portable form)."""
+    return f"python -m trainer evaluate --model MODEL --data {portable_path(data)} --methods model,center"

@@ -4,19 +4,18 @@ black box's top-5 on the current frame as buttons that make one the target. Boun
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
 from PyQt6.QtWidgets import QGroupBox, QPushButton, QVBoxLayout, QWidget
 from superqt import QSearchableComboBox
 
 from app.state import AppState
+from engine.contract import AUTO, ClassInfo
 
 AUTO_TEXT = "Auto (top prediction)"
-_AUTO = -1  # item data of the Auto entry
 
 
-def class_text(info: Any) -> str:
+def class_text(info: ClassInfo) -> str:
     """'tabby, tabby cat  (281)': all synonyms, so typing any of them (or the index) finds the class."""
     return f"{info.names}  ({info.index})"
 
@@ -24,7 +23,7 @@ def class_text(info: Any) -> str:
 class ClassPicker(QGroupBox):
     not_found = pyqtSignal(str)  # the user typed something no class matches
 
-    def __init__(self, state: AppState, classes: Sequence[Any], parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, classes: Sequence[ClassInfo], parent: QWidget | None = None) -> None:
         super().__init__("Target class", parent)
         self.state = state
         self.combo = QSearchableComboBox()
@@ -39,23 +38,22 @@ class ClassPicker(QGroupBox):
         line_edit.returnPressed.connect(self._accept_typed_text)
         state.subscribe(self._on_state)
 
-    def set_classes(self, classes: Sequence[Any]) -> None:
+    def set_classes(self, classes: Sequence[ClassInfo]) -> None:
         """Fill the list (a model for another black box brings other classes); keeps the target if it exists."""
         with QSignalBlocker(self.combo):
             self.combo.clear()
-            self.combo.addItem(AUTO_TEXT, _AUTO)
+            self.combo.addItem(AUTO_TEXT, AUTO)
             for info in classes:
                 self.combo.addItem(class_text(info), info.index)
         self.class_count = len(classes)
-        if self.state.target is not None and self.state.target >= self.class_count:
-            self.state.update(target=None)
+        if self.state.target >= self.class_count:
+            self.state.update(target=AUTO)
         self._show_target()
 
     def _on_index_changed(self, row: int) -> None:
         if row < 0:
             return
-        data = self.combo.itemData(row)
-        self.state.update(target=None if data == _AUTO else int(data))
+        self.state.update(target=int(self.combo.itemData(row)))
 
     def _accept_typed_text(self) -> None:
         """Enter: the item whose text is typed, else the first item containing it (as the completer lists)."""
@@ -77,7 +75,7 @@ class ClassPicker(QGroupBox):
             self._show_target()
 
     def _show_target(self) -> None:
-        row = self.combo.findData(_AUTO if self.state.target is None else self.state.target)
+        row = self.combo.findData(self.state.target)
         with QSignalBlocker(self.combo):
             self.combo.setCurrentIndex(max(row, 0))
             self.combo.setEditText(self.combo.itemText(max(row, 0)))

@@ -1,7 +1,9 @@
 """EvidencePanel: the black box's probability of the target on the frame, the preserved and the destroyed view.
 
 The paper's smallest-sufficient-region / smallest-destroying-region check, live: a good mask keeps the class on
-the preserved view (high bar) and removes it from the destroyed view (low bar).
+the preserved view (high bar) and removes it from the destroyed view (low bar). The frame's bar follows every frame;
+the other two come from the evidence check, which runs about ten times a second beside the masks: the line under
+the bars says which frame they were computed on.
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ class EvidencePanel(QGroupBox):
             grid.addWidget(QLabel(title), row, 0)
             grid.addWidget(bar, row, 1)
             self.bars[key] = bar
+        self.age_label = QLabel("")
+        self.age_label.setStyleSheet("color: grey;")
+        grid.addWidget(self.age_label, len(ROWS) + 1, 0, 1, 2)
         self.setToolTip("A good mask keeps the class on the preserved view and removes it from the destroyed one")
 
-    def show_evidence(self, target_text: str, probabilities: Mapping[str, float] | None) -> None:
+    def show_evidence(self, target_text: str, probabilities: Mapping[str, float] | None, age: str = "") -> None:
+        """`probabilities`: None when the check is off; a missing key shows a dash (not computed yet)."""
         self.target_label.setText(target_text)
+        self.age_label.setText(age)
         for key, bar in self.bars.items():
             if probabilities is None or key not in probabilities:
                 bar.setValue(0)

@@ -8,7 +8,7 @@ from collections import deque
 
 from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from app.worker import WorkerStats
+from app.scheduler import WorkerStats
 
 _ERROR_PRECEDENCE_S = 8.0
 

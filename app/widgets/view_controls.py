@@ -6,7 +6,9 @@ from PyQt6.QtCore import QSignalBlocker, Qt
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QWidget
 from superqt import QLabeledDoubleSlider
 
-from app.state import FILLS, LAYOUTS, VIEW_TITLES, AppState
+from app.state import AppState
+from engine.contract import FILLS
+from engine.views import LAYOUTS, VIEW_TITLES
 
 LAYOUT_TITLES = {"grid": "All four (2\u00d72)", **VIEW_TITLES}
 

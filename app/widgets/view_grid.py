@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import QGridLayout, QWidget
 
-from app.state import LAYOUTS, VIEW_TITLES, VIEWS
 from app.widgets.image_view import ImageView
-
-# Explanation attribute shown by each view
-_ARRAYS = {"overlay": "overlay", "mask": "mask_image", "preserved": "preserved", "destroyed": "destroyed"}
+from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
+from engine.views import LAYOUTS, VIEW_TITLES
 
 
 class ViewGrid(QWidget):
+    """The views; it says how large one view is (in device pixels) whenever that changes, so that the pipeline makes
+    the pictures at the size they are shown instead of at the frame's full size."""
+
+    view_size_changed = pyqtSignal(tuple)  # (width, height) of one view
+
+    _SPACING = 4
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.views = {name: ImageView(VIEW_TITLES[name]) for name in VIEWS}
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(4)
+        grid.setSpacing(self._SPACING)
         for position, name in enumerate(VIEWS):
             grid.addWidget(self.views[name], position // 2, position % 2)
         self.layout_name = "grid"
@@ -31,8 +37,27 @@ class ViewGrid(QWidget):
         self.layout_name = layout
         for name, view in self.views.items():
             view.setVisible(layout in ("grid", name))
+        self._say_view_size()
 
-    def show_result(self, frame: Any, explanation: Any | None, show_box: bool) -> None:
+    def view_size(self) -> tuple[int, int]:
+        """(width, height) of one view in device pixels: a quarter of the grid, or all of it for one view."""
+        ratio = self.devicePixelRatioF()
+        width, height = self.width(), self.height()
+        if self.layout_name == "grid":
+            width, height = (width - self._SPACING) // 2, (height - self._SPACING) // 2
+        return max(round(width * ratio), 1), max(round(height * ratio), 1)
+
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
+        super().resizeEvent(event)
+        self._say_view_size()
+
+    def _say_view_size(self) -> None:
+        size = self.view_size()
+        if size != getattr(self, "_said_size", None):
+            self._said_size = size
+            self.view_size_changed.emit(size)
+
+    def show_result(self, frame: np.ndarray, explanation: Explanation | None, show_box: bool) -> None:
         """An Explanation's four pictures; without one (no model yet), the bare frame and a note."""
         if explanation is None:
             self.views["overlay"].set_image(frame)
@@ -41,7 +66,7 @@ class ViewGrid(QWidget):
             return
         box = explanation.box if show_box else None
         for name, view in self.views.items():
-            view.set_image(getattr(explanation, _ARRAYS[name]), box if name == "overlay" else None)
+            view.set_image(getattr(explanation, VIEW_ARRAYS[name]), box if name == "overlay" else None)
 
     def clear(self, text: str) -> None:
         for view in self.views.values():

@@ -12,31 +12,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from engine.closing import Closing
+from engine.graphs import ModelGraphs
 
 GRAPHS = ("saliency", "classifier")
 DEFAULT_BATCH_SIZES = (1, 8)
-
-
-@dataclass
-class ModelGraphs:
-    """What a backend needs to run one masking model (built by `engine.graphs.model_graphs`).
-
-    Defined here, free of the model code, so that backends (and their type check) depend on nn.Modules only.
-    """
-
-    saliency: nn.Module  # image (B, 3, S, S), target (B,) -> mask_low (B, 1, S/4, S/4), logits (B, K)
-    classifier: nn.Module  # image (B, 3, S, S) -> logits (B, K)
-    input_size: int
-    num_classes: int
-    key: str  # sha256 over the masker config, its weights and the black box's weights
-    name: str  # for people: "lite0-default (efficientnet_lite0)"
-
-    @property
-    def mask_size(self) -> int:
-        return self.input_size // 4
 
 
 @dataclass(frozen=True)

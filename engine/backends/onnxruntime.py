@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, ModelGraphs, check_graph
+from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, check_graph
 from engine.errors import BackendUnavailableError
+from engine.export.cache import cached_onnx
+from engine.graphs import ModelGraphs
 
 _OUTPUTS = {"saliency": ("mask_low", "logits"), "classifier": ("logits",)}
 
@@ -38,8 +40,6 @@ class OnnxRuntimeBackend(Backend):
     ) -> None:
         super().__init__(graphs, batch_sizes)
         import onnxruntime as ort
-
-        from engine.export import cached_onnx
 
         self.use_cuda = _wants_cuda(provider, ort.get_available_providers())
         self.device = torch.device("cuda", torch.cuda.current_device()) if self.use_cuda else torch.device("cpu")

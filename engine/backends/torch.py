@@ -9,8 +9,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, ModelGraphs, check_graph
-from engine.graphs import with_static_padding
+from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, check_graph
+from engine.errors import BackendUnavailableError
+from engine.graphs import HalfGraph, ModelGraphs, with_static_padding
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,6 @@ class TorchCpuBackend(Backend):
     def infer(self, graph: str, feed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         check_graph(graph)
         return _outputs(graph, self.modules[graph](**feed))
-
-
-class HalfGraph(nn.Module):
-    """FP32 images in, the module in FP16 and channels_last, FP32 outputs (the mask ratio is FP32 inside)."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module.half().to(memory_format=torch.channels_last)
-
-    def forward(
-        self, image: torch.Tensor, target: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, ...] | torch.Tensor:
-        image = image.half().contiguous(memory_format=torch.channels_last)
-        if target is None:
-            return self.module(image)
-        return self.module(image, target)
 
 
 class _CapturedGraph:
@@ -113,8 +98,6 @@ class TorchCudaBackend(Backend):
         super().__init__(graphs, batch_sizes)
         available = self.availability()
         if not available.ok:
-            from engine.errors import BackendUnavailableError
-
             raise BackendUnavailableError(f"torch-cuda: {available.reason}")
         self.device = torch.device("cuda", torch.cuda.current_device())
         torch.backends.cudnn.benchmark = True

@@ -45,6 +45,9 @@ class BlackBoxSpec:
 class BlackBox(nn.Module):
     """Frozen classifier: images in [0, 1] -> logits. Owns its normalisation."""
 
+    mean: torch.Tensor  # buffers (register_buffer below), declared for the type checker
+    std: torch.Tensor
+
     def __init__(self, spec: BlackBoxSpec, net: nn.Module) -> None:
         super().__init__()
         self.name = spec.name
@@ -224,4 +227,4 @@ def _user_spec(reference: str) -> BlackBoxSpec:
     mean = tuple(getattr(factory, "mean", IMAGENET_MEAN))
     std = tuple(getattr(factory, "std", IMAGENET_STD))
     size = int(getattr(factory, "input_size", 224))
-    return BlackBoxSpec(reference, factory, size, mean, std, classes)  # type: ignore[arg-type]
+    return BlackBoxSpec(reference, factory, size, mean, std, classes)

@@ -8,6 +8,7 @@ the Lite2 black box; `resnet50` and `resnet18` are torchvision's, the paper's ch
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,6 +23,9 @@ class Encoder(nn.Module):
 
     channels: tuple[int, int, int, int, int]
     blackbox_name: str
+    net: Any  # the timm / torchvision network, reached by its own (untyped) attribute names
+    mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    std: torch.Tensor
 
     def classifier(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(weight (classes, C5), bias) of the classifier that reads the stride-32 features, if there is one."""
@@ -115,5 +119,11 @@ _ENCODER_TYPES: dict[str, Callable[[BlackBox], Encoder]] = {
     "resnet18": ResNetEncoder,
 }
 
+
+def _standalone(name: str, kind: Callable[[BlackBox], Encoder]) -> Callable[[], Encoder]:
+    """A factory of encoder `name` on its own copy of the network (not shared with a black box)."""
+    return lambda: kind(create_blackbox(name))
+
+
 for _name, _type in _ENCODER_TYPES.items():
-    register_encoder(_name)(lambda _name=_name, _type=_type: _type(create_blackbox(_name)))
+    register_encoder(_name)(_standalone(_name, _type))

@@ -2,8 +2,9 @@
 
 import pytest
 
-from app.state import FILLS, VIEWS, AppState
+from app.state import AppState
 from app.stats import RateMeter
+from engine.contract import AUTO
 
 
 def test_update_notifies_only_real_changes():
@@ -27,13 +28,18 @@ def test_invalid_values_are_refused(changes):
         state.update(**changes)
 
 
-def test_opacity_is_clamped_and_target_auto_is_none():
+def test_opacity_is_clamped_and_target_auto_is_the_contracts_auto():
     state = AppState()
     state.update(opacity=1.7)
     assert state.opacity == 1.0
-    assert state.target_request == "auto"
+    assert state.target == AUTO
     state.update(target=281)
-    assert state.target_request == 281
+    assert state.target == 281
+    state.update(target=AUTO)
+    assert state.target == AUTO
+    for wrong in ("281", 281.0, None, True):
+        with pytest.raises((TypeError, ValueError)):
+            state.update(target=wrong)
 
 
 def test_player_steps_wrap_when_looping_and_stop_at_the_ends_otherwise():
@@ -57,7 +63,7 @@ def test_settings_round_trip_through_strings_and_bad_values_are_skipped():
     state = AppState()
     state.update(target=281, layout="mask", fill="grey", opacity=0.25, show_box=True, loop=False)
     stored = {
-        name: ("auto" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+        name: str(value).lower() if isinstance(value, bool) else str(value)
         for name, value in state.to_settings().items()
     }  # what an INI file gives back
     restored = AppState()
@@ -66,17 +72,21 @@ def test_settings_round_trip_through_strings_and_bad_values_are_skipped():
     assert AppState().apply_settings({"fill": "pink", "opacity": "x", "target": "281"}) == ["fill", "opacity"]
 
 
-def test_view_and_fill_names_match_the_engine():
-    from engine.api import FILLS as ENGINE_FILLS
-    from engine.api import VIEWS as ENGINE_VIEWS
-
-    assert (FILLS, VIEWS) == (ENGINE_FILLS, ENGINE_VIEWS)
+def test_settings_of_the_previous_version_still_load():
+    """It wrote the target as "auto" or as an index in text (an INI file gives text back)."""
+    for stored, target in (("auto", AUTO), ("281", 281), ("", AUTO), ("-1", AUTO), (7, 7)):
+        state = AppState(target=5)
+        assert state.apply_settings({"target": stored}) == []
+        assert state.target == target
+    assert AppState(target=5).apply_settings({"target": "tabby"}) == ["target"]
+    assert AppState(target=AUTO).to_settings()["target"] == "auto"  # readable by the previous version too
 
 
 def test_rate_meter_counts_events_per_second_in_its_window():
     meter = RateMeter(window=1.0)
     for tick in range(11):
         meter.tick(100.0 + tick * 0.1)  # 10 per second
+    # float64 arithmetic on exact times: a few ulps, far within pytest.approx's rel 1e-6 (here and below)
     assert meter.rate(now=101.0) == pytest.approx(10.0)
     assert meter.rate(now=101.5) == pytest.approx(10.0)  # one event left in the window: the last interval
     assert meter.rate(now=120.0) == 0.0  # nothing for a long time

@@ -19,6 +19,7 @@ from app.settings import set_snapshot_folder
 from app.state import AppState
 from app.window import MainWindow
 from app.worker import PipelineWorker
+from engine.contract import AUTO
 
 WAIT_MS = 60_000  # a loaded 2-core machine can take seconds per frame on torch CPU
 
@@ -118,22 +119,22 @@ def test_typing_in_the_class_box_filters_and_selects_the_class(qtbot, player):
     qtbot.waitUntil(lambda: player.current_result.explanation.target == top5[1][0], timeout=WAIT_MS)
 
     combo.setCurrentIndex(0)  # back to "Auto (top prediction)"
-    assert player.state.target is None
+    assert player.state.target == AUTO
 
 
 def test_unknown_typed_class_says_so_and_keeps_the_target(qtbot, player):
-    player.state.update(target=None)
+    player.state.update(target=AUTO)
     line_edit = player.class_picker.combo.lineEdit()
     line_edit.clear()
     qtbot.keyClicks(line_edit, "flibbertigibbet")
     qtbot.keyClick(line_edit, Qt.Key.Key_Return)
-    assert player.state.target is None
+    assert player.state.target == AUTO
     assert "No class matches 'flibbertigibbet'" in player.status.last_message
 
 
 def test_switching_views_and_fill_changes_the_pixels_shown(qtbot, player):
     pause_on(qtbot, player, 12)
-    player.state.update(target=None, fill="blur", layout="grid")
+    player.state.update(target=AUTO, fill="blur", layout="grid")
     qtbot.waitUntil(lambda: explained(player, 12) and player.current_result.explanation is not None, timeout=WAIT_MS)
     preserved_view = player.grid.views["preserved"]
     blurred = pixels(preserved_view)
@@ -158,9 +159,10 @@ def test_opacity_changes_the_overlay(qtbot, player):
     player.state.update(opacity=0.5)
     qtbot.waitUntil(lambda: explained(player, 12), timeout=WAIT_MS)
     before = player.current_result.explanation.overlay
-    with qtbot.waitSignal(player.result_shown, timeout=WAIT_MS):
-        player.view_controls.opacity_slider.setValue(0.0)  # no heat at all: the overlay is the frame
+    player.view_controls.opacity_slider.setValue(0.0)  # no heat at all: the overlay is the frame
     assert player.state.opacity == 0.0
+    # (another result may come first, e.g. for a new view size: wait for the one made with the new opacity)
+    qtbot.waitUntil(lambda: player.current_result.explanation.opacity == 0.0, timeout=WAIT_MS)
     after = player.current_result.explanation.overlay
     assert not np.array_equal(after, before)
     assert np.array_equal(player.grid.views["overlay"].array, after)
@@ -168,17 +170,27 @@ def test_opacity_changes_the_overlay(qtbot, player):
 
 
 def test_live_evidence_shows_the_three_probabilities(qtbot, player):
+    """The frame's probability on every frame; preserved / destroyed from the evidence stream, which checks the
+    frame on screen a moment later and says which frame its numbers belong to."""
     pause_on(qtbot, player, 12)
     player.view_controls.evidence_check.setChecked(True)
-    qtbot.waitUntil(lambda: player.current_result.explanation.probabilities is not None, timeout=WAIT_MS)
-    probabilities = player.current_result.explanation.probabilities
+    qtbot.waitUntil(
+        lambda: player.latest_evidence is not None and player.latest_evidence.frame_index == 12, timeout=WAIT_MS
+    )
+    explanation = player.current_result.explanation
+    assert explanation.probabilities is None  # the live mask never waits for the check
+    evidence = player.latest_evidence
+    assert evidence.target == explanation.target
+    # the stream's numbers are the engine's own check of that explanation (the same graph on the same input)
+    expected = player.worker.scheduler.explainer.evidence(explanation)
+    assert evidence.probabilities == pytest.approx(expected, abs=1e-6)
     shown = player.evidence.values()
     for key in ("frame", "preserved", "destroyed"):
-        assert shown[key] == f"{probabilities[key]:.3f}"
-        assert player.evidence.bars[key].value() == round(probabilities[key] * 1000)
+        assert shown[key] == f"{evidence.probabilities[key]:.3f}"
+        assert player.evidence.bars[key].value() == round(evidence.probabilities[key] * 1000)
+    assert "this frame (12)" in player.evidence.age_label.text()
     player.view_controls.evidence_check.setChecked(False)
-    qtbot.waitUntil(lambda: player.current_result.explanation.probabilities is None, timeout=WAIT_MS)
-    assert set(player.evidence.values().values()) == {"off"}
+    qtbot.waitUntil(lambda: set(player.evidence.values().values()) == {"off"}, timeout=WAIT_MS)
 
 
 def test_box_option_draws_on_the_overlay(qtbot, player):
@@ -209,13 +221,13 @@ def test_snapshot_writes_a_png(qtbot, player, tmp_path):
 
 
 def test_export_writes_the_explained_video(qtbot, player, tmp_path):
-    from app.export import start_export
     from tests.app.conftest import decode_all
 
     player.state.update(layout="grid", playing=False)
-    job = start_export(player, tmp_path / "explained.mp4")
-    assert job is not None and player.export_dialog is not None and player.export_dialog.isVisible()
-    qtbot.waitUntil(lambda: job.isFinished() and not player.export_dialog.isVisible(), timeout=3 * WAIT_MS)
+    job = player.exporter.export(tmp_path / "explained.mp4")
+    dialog = player.exporter.dialog
+    assert job is not None and dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: job.isFinished() and not dialog.isVisible(), timeout=3 * WAIT_MS)
     assert job.outcome is not None and job.outcome.complete and job.outcome.frames == 40
     frames = decode_all(job.outcome.output)
     assert len(frames) == 40 and frames[0].shape == (64, 96, 3)  # the 2x2 grid of half-size views
@@ -223,24 +235,25 @@ def test_export_writes_the_explained_video(qtbot, player, tmp_path):
 
 
 def test_cancelled_export_leaves_a_playable_part(qtbot, player, video_file, tmp_path):
-    from app.export import start_export
     from tests.app.conftest import decode_all, write_video
 
     long_clip = write_video(tmp_path / "long.mp4", 400)  # long enough to cancel half-way on a fast machine
     player.open_source(str(long_clip))
     qtbot.waitUntil(lambda: player.state.source_label == "long.mp4", timeout=WAIT_MS)
     try:
-        job = start_export(player, tmp_path / "part.mp4")
-        assert job is not None
-        qtbot.waitUntil(lambda: player.export_dialog.value() >= 1, timeout=3 * WAIT_MS)
+        job = player.exporter.export(tmp_path / "part.mp4")
+        dialog = player.exporter.dialog
+        assert job is not None and dialog is not None
+        qtbot.waitUntil(lambda: dialog.value() >= 1, timeout=3 * WAIT_MS)
         from PyQt6.QtWidgets import QPushButton
 
-        qtbot.mouseClick(player.export_dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # Cancel
+        qtbot.mouseClick(dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # Cancel
         qtbot.waitUntil(job.isFinished, timeout=WAIT_MS)
         assert job.outcome is not None and not job.outcome.complete
         assert 0 < job.outcome.frames < 400
         assert len(decode_all(job.outcome.output)) == job.outcome.frames
-        assert any("Export cancelled" in text for text in player.status.recent)
+        # (the job's `done` signal reaches the window a moment after the thread ends)
+        qtbot.waitUntil(lambda: any("Export cancelled" in text for text in player.status.recent), timeout=WAIT_MS)
     finally:
         player.open_source(str(video_file))
         qtbot.waitUntil(lambda: player.state.source_label == "clip.mp4", timeout=WAIT_MS)
@@ -351,15 +364,15 @@ def test_missing_default_model_says_how_to_get_one(qtbot, make_window, video_fil
     qtbot.waitUntil(lambda: window.current_result is not None, timeout=WAIT_MS)
 
 
-def test_unknown_class_on_the_command_line(qtbot, make_window, video_file, tmp_path):
+def test_a_class_on_the_command_line_is_applied(qtbot, make_window, video_file, tmp_path):
+    """An unknown --class never reaches the window: parse_args refuses it (tests/app/test_main.py)."""
     from app.main import _apply_arguments, parse_args
 
     window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
-    _apply_arguments(parse_args(["--class", "flibbertigibbet"]), window.state, window)
-    assert window.state.target is None
-    assert any("no class named 'flibbertigibbet'" in text for text in window.problems)
-    _apply_arguments(parse_args(["--class", "tabby"]), window.state, window)
+    _apply_arguments(parse_args(["--class", "tabby"]), window.state)
     assert window.state.target == 281
+    _apply_arguments(parse_args(["--class", "auto"]), window.state)
+    assert window.state.target == AUTO
 
 
 def test_a_file_dropped_on_the_window_opens(qtbot, make_window, video_file, tmp_path):
@@ -380,14 +393,12 @@ def test_a_file_dropped_on_the_window_opens(qtbot, make_window, video_file, tmp_
 
 
 def test_export_needs_a_video_and_a_model(qtbot, make_window, video_file, tmp_path):
-    from app.export import start_export
-
     window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
     qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4" and bool(window.problems), timeout=WAIT_MS)
-    assert start_export(window, tmp_path / "out.mp4") is None
+    assert window.exporter.export(tmp_path / "out.mp4") is None
     assert "No model is loaded" in window.problems[-1]
     window.state.update(source_kind="image")
-    assert start_export(window, tmp_path / "out.mp4") is None
+    assert window.exporter.export(tmp_path / "out.mp4") is None
     assert "Open a video file first" in window.problems[-1]
     assert not (tmp_path / "out.mp4").exists()
 
@@ -402,6 +413,24 @@ def test_the_exact_frame_count_replaces_the_header_estimate(qtbot, make_window, 
         lambda: window.current_result is not None and window.current_result.frame_index == 454, timeout=WAIT_MS
     )
     assert "frame 454 / 454" in window.player.position_label.text()
+
+
+def test_a_truncated_video_plays_and_says_once_that_it_ends_early(qtbot, make_window, data_root, tmp_path):
+    source = data_root / "videos" / "box.mp4"
+    truncated = tmp_path / "half.mp4"
+    truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])  # the first half of an mp4's bytes
+    window = make_window(str(truncated), model=tmp_path / "absent.safetensors")
+    qtbot.waitUntil(lambda: any("ends early" in text for text in window.status.recent), timeout=WAIT_MS)
+    readable = window.state.frame_count
+    assert readable is not None and 0 < readable < 455
+    assert any(f"half.mp4 ends early: {readable} of the 456 frames" in text for text in window.status.recent)
+    assert all("ends early" not in text for text in window.problems)  # a status message, not a dialog
+    window.player.slider.setValue(readable - 2)  # on to the end, and round again
+    window.state.update(playing=True)
+    shown: list[int] = []
+    window.result_shown.connect(lambda result: shown.append(result.frame_index))
+    qtbot.waitUntil(lambda: 0 in shown and shown[-1] > 2, timeout=WAIT_MS)
+    assert sum("ends early" in text for text in window.status.recent) == 1
 
 
 def test_camera_and_backend_menus(qtbot, make_window, video_file, tmp_path):
@@ -431,7 +460,7 @@ def test_still_image_is_shown_once_and_not_played(qtbot, make_window, video_fram
 
 
 def test_no_webcam_falls_back_to_the_demo_clip(qtbot, make_window, tmp_path):
-    from app.worker import AUTO_SOURCE
+    from app.scheduler import AUTO_SOURCE
 
     window = make_window(AUTO_SOURCE, model=tmp_path / "absent.safetensors")
     qtbot.waitUntil(lambda: window.state.source_label != "", timeout=WAIT_MS)

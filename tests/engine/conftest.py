@@ -31,7 +31,7 @@ def graphs(untrained_masker, blackbox):
 @pytest.fixture(scope="session")
 def onnx_files(graphs, engine_cache) -> dict[tuple[str, str], Path]:
     """(graph, precision) -> the cached ONNX file, exported once per test session."""
-    from engine.export import cached_onnx
+    from engine.export.cache import cached_onnx
 
     return {
         (graph, precision): cached_onnx(graphs, graph, precision)

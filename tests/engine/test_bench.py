@@ -22,6 +22,8 @@ def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_p
         seconds=0.01,
         evidence=True,
         log=lambda line: None,
+        live_videos=(data_root / "videos" / "realshort.mp4",),
+        view_size=(160, 120),
     )
     rows = {row["label"]: row for row in report["results"]}
     assert set(rows) | set(report["skipped"]) == {"onnxruntime", "torch-cuda"}
@@ -33,10 +35,14 @@ def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_p
     assert result["e2e_frames"] == 4 and 0 <= result["temporal_stability"] < 1
     assert set(result["stage_ms"]) == {"preprocess", "model", "composite", "evidence", "total"}
     assert "ratio_vs_reference" not in result  # torch-cpu (its reference) was not measured
+    (live,) = result["live"]  # the live pipeline: read ahead, views at the view size, evidence as its own stream
+    assert live["size"] == "320x240" and live["frames"] == 4 and Spread(**live["fps"]).median > 0
+    assert set(live["stage_ms"]) == {"preprocess", "model", "composite", "total"}  # no evidence in the mask's path
+    assert Spread(**live["evidence_per_s"]).median >= 0
     if "torch-cuda" in report["skipped"]:
         assert "GPU" in report["skipped"]["torch-cuda"]
     text = table(report)
-    assert "onnxruntime" in text and "box.mp4 (640x480)" in text
+    assert "onnxruntime" in text and "box.mp4 (640x480)" in text and "realshort.mp4 320x240" in text
     json.dumps(report)  # the report is plain JSON
 
 
@@ -61,10 +67,10 @@ def test_cli_info_and_errors(capsys, tmp_path) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime" in out and "auto:" in out
-    assert main(["bench", "--model", str(tmp_path / "missing.safetensors")]) == 1
-    assert "does not exist" in capsys.readouterr().err
-    assert main(["bench", "--untrained", "--backends", "warp-drive"]) == 1
-    assert "unknown backends" in capsys.readouterr().err
+    # bad arguments are usage errors (status 2), before any work: tests/engine/test_cli_arguments.py
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--model", str(tmp_path / "missing.safetensors")])
+    assert exit_info.value.code == 2 and "does not exist" in capsys.readouterr().err
 
 
 def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
@@ -92,8 +98,10 @@ def test_cli_render(untrained_model_file, data_root, tmp_path, capsys) -> None:
     assert code == 0 and "wrote 3 frames" in capsys.readouterr().out
     bad = tmp_path / "not-a-video.mp4"
     bad.write_text("nope")
-    assert main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)]) == 1
-    assert "not a video" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", str(bad), "-o", str(tmp_path / "x.mp4"), "--model", str(untrained_model_file)])
+    assert exit_info.value.code == 2 and "not a video" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def _with_blackbox(model_file, blackbox: dict, path):

@@ -28,6 +28,7 @@ def test_dev_set_reads_630_images_with_their_boxes(data_root):
     sample = dataset.load(0)
     assert sample.image.shape == (227, 227, 3) and sample.image.dtype == np.uint8
     assert sample.file == "ILSVRC2012_val_00000556.JPEG" and sample.label == 625
+    # float64 arithmetic on decimals: ~1e-16 relative, within assert_allclose's default rtol 1e-7 here and below
     np.testing.assert_allclose(sample.boxes, [[0.0, 1.14, 122.58, 226.24]])
 
 

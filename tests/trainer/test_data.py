@@ -123,7 +123,8 @@ def test_augmenter_crops_flips_and_is_reproducible():
     indices = torch.tensor([0, 1, 0, 0, 0, 0, 0, 0])
     batch = augmenter(indices, torch.Generator().manual_seed(0))
     assert batch.shape == (8, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
-    assert torch.allclose(batch[1], torch.full_like(batch[1], 100 / 255), atol=1e-5)  # a constant image stays so
+    # a constant image stays so: resampling weights sum to 1 up to a few u; measured on AMD 3e-8 (atol: 300x)
+    assert torch.allclose(batch[1], torch.full_like(batch[1], 100 / 255), atol=1e-5)
     slopes = torch.sign(batch[indices == 0, 0, 16, -4] - batch[indices == 0, 0, 16, 4])
     assert set(slopes.tolist()) == {1.0, -1.0}  # some crops flipped, some not
     assert torch.equal(batch, augmenter(indices, torch.Generator().manual_seed(0)))

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from tests.trainer.test_provenance import absolute_paths
 from trainer.evaluate import evaluate_masker, main
 
 HEADER = "file,label,orig_width,orig_height,x0,y0,x1,y1\n"
@@ -73,6 +74,8 @@ def test_cli_writes_table_csv_json_and_contact_sheet(small_data, tmp_path, capsy
     assert any("missing.JPEG: image missing" in e for e in report["errors"])
     assert any("outside the image" in e for e in report["errors"])
     assert report["methods"][3]["normalised"] is True and "min-max" in report["normalisation"]
+    assert report["data"]["name"] == small_data.name and report["data"]["images"] == 3  # the first 3 asked for
+    assert absolute_paths(report) == [] and str(small_data) not in json.dumps(report)  # no path of this machine
 
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[1] == 8 * 227 and sheet.shape[0] > 2 * 227

@@ -19,6 +19,7 @@ MASK = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
 
 
 def test_tv_by_hand():
+    # float32 results of a few operations (a few u = 6e-8 each): within pytest.approx's rel 1e-6 here and below
     assert tv_term(MASK, "mean").item() == pytest.approx(0.5 + 0.5)  # dx (1, 0) -> 0.5; dy (1, 0) -> 0.5
     assert tv_term(MASK, "sum").item() == pytest.approx(2.0)
     # official: (sum of squares 2 + 0.3 * border squares (1 + 2 + 1 + 2)) / 2

@@ -1,7 +1,9 @@
 """Real training runs on tiny data: 8 small photos, a small decoder, the real Lite0 black box and encoder."""
 
 import csv
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,13 +13,17 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file
 
-from engine.modelfile import load_model
+from engine.modelfile import load_model, save_model
+from tests.trainer.test_provenance import absolute_paths
 from trainer.config import TrainConfig
 from trainer.data import BatchAugmenter, load_training_set
+from trainer.distributed import Distributed
 from trainer.finalise import main as finalise
-from trainer.train import Distributed, MaskerStep, batch_indices, build_masker, main, start_from, step_terms
+from trainer.step import MaskerStep, StepContext, batch_indices, step_terms
+from trainer.train import build_masker, main, start_from
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -124,21 +130,42 @@ def _fixed_batches_loss(config: TrainConfig, masker, blackbox) -> float:
     data = load_training_set(Path(config.data), blackbox, torch.device("cpu"), config.short_side, progress=False)
     augmenter = BatchAugmenter(data.images, torch.device("cpu"), config.image_size, (config.crop_scale_min, 1.0))
     masker.eval()  # batch-norm running statistics: what the model file holds
-    losses = [
-        step_terms(
-            config,
-            step,
-            Distributed(),
-            torch.device("cpu"),
-            False,
-            augmenter,
-            data.labels,
-            MaskerStep(masker),
-            blackbox,
-        )[0]["loss"].item()
-        for step in range(5)
-    ]
+    context = StepContext(
+        config, Distributed(), torch.device("cpu"), False, augmenter, data.labels, MaskerStep(masker), blackbox
+    )
+    losses = [step_terms(context, step).terms["loss"].item() for step in range(5)]
     return sum(losses) / len(losses)
+
+
+def test_cards_of_a_fresh_run_hold_no_path_of_this_machine(tiny_data, tmp_path, blackbox):
+    train, val = tiny_data
+    parent = tmp_path / "parent" / "tiny-parent.safetensors"  # a model file of an older version: paths in its card
+    tiny = TrainConfig(image_size=64, upsampler_channels=(32, 16, 8)).resolved()
+    old_command = f"python -m trainer train --data {tmp_path}/old-data --out {tmp_path}/old-run"
+    save_model(parent, build_masker(tiny, blackbox), blackbox, training={"command": old_command})
+    out, shipped = tmp_path / "run", tmp_path / "shipped" / "tiny.safetensors"
+    extra = ["--steps", "2", "--batch", "2", "--val-every", "1", "--init", str(parent)]
+    assert main(options(train, out, f"--val-data={val}", *extra)) == 0  # also the --option=PATH form
+    assert (
+        finalise([str(out / "model.safetensors"), "--to", str(shipped), "--evaluate", str(val), "--device", "cpu"]) == 0
+    )
+
+    for path in [out / "best.safetensors", out / "last.safetensors", out / "model.safetensors", shipped]:
+        for card in (embedded_card(path), json.loads(path.with_suffix(".card.json").read_text())):
+            assert absolute_paths(card) == [], path.name
+            assert str(tmp_path) not in json.dumps(card)
+    card = embedded_card(shipped)
+    data = card["training"]["data"]
+    assert data["name"] == "train" and data["images"] == 8 and re.fullmatch("[0-9a-f]{64}", data["sha256"])
+    assert card["evaluation"]["data"]["name"] == "val" and card["evaluation"]["data"]["images"] == 4
+    assert card["training"]["started_from"]["model"] == ".../tiny-parent.safetensors"
+    assert "--data .../train" in card["training"]["command"]
+
+
+def embedded_card(path: Path) -> dict:
+    """The card in a model file's metadata, read directly (what is checked here is its content, not the loader)."""
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads(handle.metadata()["card"])
 
 
 def test_resume_continues_exactly_where_the_run_stopped(tiny_data, tmp_path):
@@ -176,7 +203,7 @@ def test_init_fine_tunes_from_a_model_file_of_the_same_architecture(tiny_data, t
 
     other = options(train, tmp_path / "third", "--val-data", "none", "--steps", "1", "--init", str(source))
     other[other.index("--upsampler-channels") + 1] = "24"
-    assert main(other) == 1
+    assert main(other) == 2  # a bad argument, found before the data are loaded
     assert "upsampler_channels: (32, 16, 8) in the file, (24, 16, 8) here" in capsys.readouterr().err
 
 
@@ -184,11 +211,11 @@ def test_resume_refuses_changed_options_and_new_runs_refuse_an_old_folder(tiny_d
     train, _ = tiny_data
     out = tmp_path / "run"
     assert main(options(train, out, "--val-data", "none", "--batch", "2", "--steps", "1")) == 0
-    assert main(["--out", str(out), "--resume", "--lr", "0.1"]) == 1
+    assert main(["--out", str(out), "--resume", "--lr", "0.1"]) == 2
     assert "cannot change: lr" in capsys.readouterr().err
-    assert main(options(train, out, "--val-data", "none", "--steps", "1")) == 1
+    assert main(options(train, out, "--val-data", "none", "--steps", "1")) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(["--out", str(tmp_path / "empty"), "--resume"]) == 1
+    assert main(["--out", str(tmp_path / "empty"), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
 
 
@@ -252,7 +279,7 @@ def test_time_budget_stops_cleanly(tiny_data, tmp_path):
 
 
 def test_bad_data_is_a_clear_error(tmp_path, capsys):
-    assert main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+    assert main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 

@@ -1,0 +1,139 @@
+"""ReadAhead: a video file decoded (and made ready for the model) in a thread of its own, a frame or two ahead.
+
+On two cores the model runs on one while the other decodes the next frame, converts it and resizes it for the model
+and for the view (`prepare`, the engine's work that needs no model): the stages overlap instead of queueing. Seeking
+stops the thread for a moment, moves the file, and throws away whatever was decoded for the old position.
+
+Plain Python (threads only), so it is tested headless. It reads through the wrapped source, which it alone uses
+while it runs (every access to the source holds one lock).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from app.sources import Frame, FrameSource
+
+Prepare = Callable[[np.ndarray], object]
+
+_END = object()  # the end of the file was reached
+
+
+class ReadAhead:
+    """Sequential frames of `source` (seekable, a file) decoded up to `depth` frames ahead; `prepare(image)`
+    (optional, replaceable) runs on each frame in the same thread and its result travels as `Frame.prepared`."""
+
+    def __init__(self, source: FrameSource, depth: int = 2) -> None:
+        self.source = source
+        self._lock = threading.Lock()  # held around every use of `source`
+        self._queue: queue.Queue[tuple[int, object]] = queue.Queue(maxsize=max(depth, 1))
+        self._generation = 0  # bumped by a seek: what was decoded before it is thrown away
+        self._prepare: Prepare | None = None
+        self._prepare_generation = 0  # bumped by set_prepare: frames prepared before it are prepared again
+        self._next = source.position or 0  # the index of the frame read() returns next
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._decode, name=f"read-ahead-{source.label}", daemon=True)
+        self._thread.start()
+
+    @property
+    def position(self) -> int:
+        return self._next
+
+    def set_prepare(self, prepare: Prepare | None) -> None:
+        """What to do with each frame ahead (None: nothing). Frames already queued keep their old preparation;
+        the caller tells them apart by `Frame.prepared_with` == `prepare_generation`."""
+        with self._lock:
+            self._prepare = prepare
+            self._prepare_generation += 1
+
+    @property
+    def prepare_generation(self) -> int:
+        return self._prepare_generation
+
+    def read(self) -> Frame | None:
+        """The next frame (waits for the decoder), or None at the end of the file."""
+        while True:
+            generation, item = self._queue.get()
+            if generation != self._generation:
+                continue  # decoded for the position before a seek
+            if item is _END:
+                return None  # (the decoder says so again for every read until a seek)
+            if isinstance(item, BaseException):
+                raise item  # the decoder's error (a damaged file), raised where the frame was asked for
+            assert isinstance(item, Frame)
+            self._next = (item.index or 0) + 1
+            return item
+
+    def skip(self, count: int) -> None:
+        for _ in range(count):
+            if self.read() is None:
+                return
+
+    def seek(self, index: int) -> Frame:
+        """Frame `index` (exact: the source's own seek), and reading ahead from there."""
+        with self._lock:
+            self._generation += 1
+            self._drain()
+            frame = self.source.seek(index)
+            prepare = self._prepare
+            generation = self._prepare_generation
+        self._next = index + 1
+        return self._prepared(frame, prepare, generation)
+
+    def close(self) -> None:
+        """Stop the thread (the caller closes the source)."""
+        self._stop.set()
+        self._drain()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    # -- the decoding thread ----------------------------------------------------------------------------------------
+    def _decode(self) -> None:
+        while not self._stop.is_set():
+            item: object
+            with self._lock:
+                generation = self._generation
+                at_end = self._queue_holds_end(generation)
+                try:
+                    frame = None if at_end else self.source.read()
+                except Exception as error:  # noqa: BLE001 (handed to the reader, raised there)
+                    frame, item = None, error
+                else:
+                    item = _END
+                prepare, prepare_generation = self._prepare, self._prepare_generation
+            if at_end:
+                self._stop.wait(0.01)  # the end was reached: nothing to do until a seek
+                continue
+            if frame is not None:
+                item = self._prepared(frame, prepare, prepare_generation)
+            self._put(generation, item)
+
+    def _queue_holds_end(self, generation: int) -> bool:
+        with self._queue.mutex:
+            return any(entry == (generation, _END) for entry in self._queue.queue)
+
+    def _put(self, generation: int, item: object) -> None:
+        while not self._stop.is_set() and generation == self._generation:
+            try:
+                self._queue.put((generation, item), timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+    @staticmethod
+    def _prepared(frame: Frame, prepare: Prepare | None, generation: int) -> Frame:
+        if prepare is None:
+            return frame
+        return replace(frame, prepared=prepare(frame.image), prepared_with=generation)

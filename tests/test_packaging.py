@@ -1,0 +1,131 @@
+"""The wheel carries everything the app needs at run time, and an installed copy finds it outside the checkout.
+
+A real build with the project's own backend, the way `python -m build` does it: the sdist from the checkout, then
+the wheel from the unpacked sdist (so the sdist is proven to hold what builds the wheel). Offline: no build
+isolation, setuptools from the dev extra.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS_PACKAGE = "live_saliency_assets"
+pytestmark = pytest.mark.slow
+
+# Runs a PEP 517 hook of setuptools' backend in the current folder: `python -c HOOK build_sdist OUT`.
+HOOK = "import sys\nfrom setuptools import build_meta\ngetattr(build_meta, sys.argv[1])(sys.argv[2])"
+
+
+def _run_hook(hook: str, source: Path, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-c", HOOK, hook, str(out)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # setuptools' deprecations (e.g. of the license table) and "package would be ignored" notices are warnings
+    # that keep the build going; a clean configuration has none.
+    for notice in ("Deprecat", "absent from the `packages` configuration"):
+        assert notice not in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    (built,) = out.iterdir()
+    return built
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(sdist, wheel)."""
+    work = tmp_path_factory.mktemp("build")
+    sdist = _run_hook("build_sdist", ROOT, work / "sdist")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(work / "unpacked", filter="data")
+    (unpacked,) = (work / "unpacked").iterdir()
+    wheel = _run_hook("build_wheel", unpacked, work / "wheel")
+    return sdist, wheel
+
+
+def _bundled_model_folders() -> list[Path]:
+    folders = sorted(path for path in (ROOT / "assets" / "models").iterdir() if path.is_dir())
+    assert folders, "assets/models holds no model folder"
+    return folders
+
+
+def test_the_wheel_holds_every_bundled_model_the_demo_clip_and_the_class_list(built: tuple[Path, Path]) -> None:
+    _, wheel = built
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+        metadata = archive.read(next(name for name in names if name.endswith(".dist-info/METADATA"))).decode()
+        entry_points = archive.read(next(name for name in names if name.endswith("entry_points.txt"))).decode()
+    for folder in _bundled_model_folders():
+        for suffix in (".safetensors", ".card.json"):
+            name = f"{ASSETS_PACKAGE}/models/{folder.name}/{folder.name}{suffix}"
+            assert name in names, f"{name} is not in the wheel"
+            assert sizes[name] == (folder / f"{folder.name}{suffix}").stat().st_size
+    assert f"{ASSETS_PACKAGE}/models/lite0-default/lite0-default.safetensors" in names  # the default model
+    assert sizes[f"{ASSETS_PACKAGE}/demo/box.mp4"] == (ROOT / "assets" / "demo" / "box.mp4").stat().st_size
+    assert "engine/data/imagenet_classes.tsv" in names
+    assert f"{ASSETS_PACKAGE}/README.md" in names  # provenance and licences travel with the files
+    assert not [name for name in names if name.endswith("grid.png")], "the previews are not needed at run time"
+    for script in ("saliency-app = app.main:main", "saliency-engine = engine.__main__:main", "saliency-train"):
+        assert script in entry_points
+    assert "License-Expression: Apache-2.0" in metadata
+
+
+def test_the_wheel_holds_every_package_of_the_checkout(built: tuple[Path, Path]) -> None:
+    _, wheel = built
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for top in ("app", "engine", "trainer"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            relative = init.relative_to(ROOT).as_posix()
+            assert relative in names, f"{relative}: add its package to [tool.setuptools] packages in pyproject.toml"
+    assert f"{ASSETS_PACKAGE}/__init__.py" in names
+
+
+def test_the_sdist_holds_the_sources_of_the_wheel(built: tuple[Path, Path]) -> None:
+    sdist, _ = built
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for folder in _bundled_model_folders():
+        assert f"assets/models/{folder.name}/{folder.name}.safetensors" in names
+    assert {"pyproject.toml", "README.md", "assets/demo/box.mp4", "engine/data/imagenet_classes.tsv"} <= names
+
+
+def test_an_installed_wheel_finds_its_assets_outside_the_checkout(built: tuple[Path, Path], tmp_path: Path) -> None:
+    _, wheel = built
+    site = tmp_path / "site"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site)]
+    subprocess.run([*install, str(wheel)], check=True, capture_output=True, timeout=300)
+    code = (
+        "from engine import paths\n"
+        "from engine.card import read_card\n"
+        "print(paths.ASSETS)\n"
+        "print(paths.DEFAULT_MODEL.is_file(), paths.DEMO_CLIP.is_file())\n"
+        "print(read_card(paths.DEFAULT_MODEL)['blackbox']['name'])\n"
+        "print(','.join(path.stem for path in paths.bundled_models()))\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # Only the installed copy on the path: the checkout is neither the working folder nor on PYTHONPATH.
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("SALIENCY_MODEL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assets, present, blackbox, models = result.stdout.splitlines()
+    assert Path(assets) == site / ASSETS_PACKAGE
+    assert present == "True True"
+    assert blackbox == "efficientnet_lite0"
+    assert models.split(",") == [folder.name for folder in _bundled_model_folders()]
