@@ -1,4 +1,4 @@
-"""The menus and keyboard shortcuts of the main window (File, Camera, Playback, View, Help).
+"""The menus and keyboard shortcuts of the main window (File, Model, Camera, Playback, View, Help).
 
 They act on AppState directly and on everything else through `MenuHandlers`, so this module knows no window.
 Shortcuts are application-wide: they work wherever focus is (app/shortcuts.py keeps text fields from eating them).
@@ -21,7 +21,10 @@ from app.settings import set_snapshot_folder, snapshot_folder
 from app.sources import list_cameras
 from app.state import AppState
 from app.widgets.view_controls import LAYOUT_TITLES
+from engine.card import read_card
 from engine.contract import BACKEND_CHOICES, FILLS
+from engine.errors import SaliencyError
+from engine.paths import bundled_models, default_model_path
 from engine.views import LAYOUTS
 
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.png *.jpg *.jpeg *.bmp);;All files (*)"
@@ -87,6 +90,9 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
         add(file_menu, "save_evidence", "Save e&vidence as CSV...", handlers.save_evidence)
     file_menu.addSeparator()
     add(file_menu, "quit", "&Quit", window.close, "Ctrl+Q")
+
+    model_menu = _menu(menu_bar.addMenu("&Model"))
+    model_menu.aboutToShow.connect(lambda: _fill_model_menu(model_menu, state))
 
     camera_menu = _menu(menu_bar.addMenu("&Camera"))
     camera_menu.aboutToShow.connect(lambda: _fill_camera_menu(camera_menu, state, handlers))
@@ -180,6 +186,27 @@ def _radio_menu(
             action.setChecked(action.text() == current())
 
     menu.aboutToShow.connect(show_current)
+
+
+def _fill_model_menu(menu: QMenu, state: AppState) -> None:
+    """The bundled models, the one in use checked; choosing one reloads the pipeline with it (no restart). Any
+    other model file is opened with File > Open model..."""
+    menu.clear()
+    current = Path(state.model_path) if state.model_path else default_model_path()
+    for path in bundled_models():
+        action = menu.addAction(f"{path.stem} ({_blackbox_of(path)})")
+        assert action is not None
+        action.setCheckable(True)
+        action.setChecked(path.resolve() == current.resolve())
+        action.triggered.connect(lambda _checked=False, path=path: state.update(model_path=str(path)))
+
+
+def _blackbox_of(path: Path) -> str:
+    """The black box a model file explains, from its card (the header only: milliseconds, no torch)."""
+    try:
+        return str(read_card(path)["blackbox"]["name"])
+    except (SaliencyError, KeyError, TypeError):
+        return "unreadable card"
 
 
 def _fill_camera_menu(menu: QMenu, state: AppState, handlers: MenuHandlers) -> None:

@@ -73,6 +73,7 @@ def test_the_wheel_holds_every_bundled_model_the_demo_clip_and_the_class_list(bu
             assert name in names, f"{name} is not in the wheel"
             assert sizes[name] == (folder / f"{folder.name}{suffix}").stat().st_size
     assert f"{ASSETS_PACKAGE}/models/lite0-default/lite0-default.safetensors" in names  # the default model
+    assert f"{ASSETS_PACKAGE}/models/lite2-default/lite2-default.safetensors" in names  # the second black box's
     assert sizes[f"{ASSETS_PACKAGE}/demo/box.mp4"] == (ROOT / "assets" / "demo" / "box.mp4").stat().st_size
     assert "engine/data/imagenet_classes.tsv" in names
     assert f"{ASSETS_PACKAGE}/README.md" in names  # provenance and licences travel with the files
@@ -114,6 +115,7 @@ def test_an_installed_wheel_finds_its_assets_outside_the_checkout(built: tuple[P
         "print(paths.DEFAULT_MODEL.is_file(), paths.DEMO_CLIP.is_file())\n"
         "print(read_card(paths.DEFAULT_MODEL)['blackbox']['name'])\n"
         "print(','.join(path.stem for path in paths.bundled_models()))\n"
+        "print(','.join(read_card(path)['blackbox']['name'] for path in paths.bundled_models()))\n"
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -124,8 +126,9 @@ def test_an_installed_wheel_finds_its_assets_outside_the_checkout(built: tuple[P
         [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assets, present, blackbox, models = result.stdout.splitlines()
+    assets, present, blackbox, models, blackboxes = result.stdout.splitlines()
     assert Path(assets) == site / ASSETS_PACKAGE
     assert present == "True True"
     assert blackbox == "efficientnet_lite0"
     assert models.split(",") == [folder.name for folder in _bundled_model_folders()]
+    assert blackboxes.split(",") == ["efficientnet_lite0", "efficientnet_lite2"]  # one model per black box

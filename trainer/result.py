@@ -116,6 +116,7 @@ def started_from(path: str) -> dict[str, Any]:
     return {
         "model": portable_path(path),
         "weights_sha256": card.get("weights_sha256"),
+        "blackbox": card.get("blackbox"),  # a fine-tune may move a masker to another black box of the same encoder
         "training": card.get("training"),
         "evaluation": card.get("evaluation"),
     }

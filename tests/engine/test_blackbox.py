@@ -5,7 +5,7 @@ from skimage import data as samples
 
 from engine.classes import imagenet_classes, resolve_class
 from engine.errors import BlackBoxUnavailableError, UnknownClassError
-from engine.models.blackbox import create_blackbox, list_blackboxes, rename_lite0_key
+from engine.models.blackbox import create_blackbox, list_blackboxes, rename_lite_key
 
 
 def _predict(blackbox, image: np.ndarray) -> list[str]:
@@ -33,15 +33,18 @@ def test_gradient_flows_through_the_frozen_black_box(blackbox):
     assert not blackbox.net.training
 
 
-def test_lukemelas_keys_map_to_timm():
-    assert rename_lite0_key("_blocks.0._depthwise_conv.weight") == "blocks.0.0.conv_dw.weight"
-    assert rename_lite0_key("_blocks.7._expand_conv.weight") == "blocks.3.2.conv_pw.weight"
-    assert rename_lite0_key("_blocks.15._bn2.running_var") == "blocks.6.0.bn3.running_var"
-    assert rename_lite0_key("_fc.bias") == "classifier.bias"
+def test_lukemelas_keys_map_to_timm(blackbox):
+    depths = tuple(len(stage) for stage in blackbox.net.blocks)
+    assert depths == (1, 2, 2, 3, 3, 4, 1)  # Lite0
+    assert rename_lite_key("_blocks.0._depthwise_conv.weight", depths) == "blocks.0.0.conv_dw.weight"
+    assert rename_lite_key("_blocks.7._expand_conv.weight", depths) == "blocks.3.2.conv_pw.weight"
+    assert rename_lite_key("_blocks.15._bn2.running_var", depths) == "blocks.6.0.bn3.running_var"
+    assert rename_lite_key("_fc.bias", depths) == "classifier.bias"
 
 
 def test_registry_and_classes():
-    assert {"efficientnet_lite0", "resnet50", "googlenet", "alexnet", "resnet18"} <= set(list_blackboxes())
+    known = {"efficientnet_lite0", "efficientnet_lite2", "resnet50", "googlenet", "alexnet", "resnet18"}
+    assert known <= set(list_blackboxes())
     classes = imagenet_classes()
     assert len(classes) == 1000 and classes[281].display_name == "tabby"
     assert resolve_class("tabby", classes) == 281

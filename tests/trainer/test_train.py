@@ -289,3 +289,31 @@ def test_data_order_splits_each_global_batch_between_processes():
     assert set(first.tolist()).isdisjoint(second.tolist())
     epoch = torch.cat([batch_indices(0, step, count=40, batch=4, ranks=Distributed()) for step in range(10)])
     assert sorted(epoch.tolist()) == list(range(40))  # every image once per epoch
+
+
+def test_init_from_a_model_of_another_black_box_with_the_same_encoder(tiny_data, tmp_path, capsys):
+    """A masker moves to another black box by fine-tuning (the paper's encoder need not be the black box): its
+    decoder reads the encoder's features, which stay the same. The card names the new black box and the old one."""
+    photos = tmp_path / "photos"  # unlabelled: each black box labels them with its own top-1
+    photos.mkdir()
+    for image in sorted(tiny_data[0].glob("*.jpg"))[:4]:
+        (photos / image.name).write_bytes(image.read_bytes())
+    user = ["--encoder", "efficientnet_lite0", "--embedding-init", "random", "--val-data", "none", "--batch", "2"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(options(photos, first, "--blackbox", "tests.engine.user_blackbox:tiny", *user, "--steps", "2")) == 0
+    source = first / "model.safetensors"
+    init = ["--init", str(source), "--steps", "1"]
+    assert main(options(photos, second, "--blackbox", "tests.engine.user_blackbox:tiny_retrained", *user, *init)) == 0
+    assert "starting from the weights of" in capsys.readouterr().out
+
+    masker, card = load_model(second / "model.safetensors")  # against its own black box, the retrained one
+    assert card["blackbox"]["name"] == "tests.engine.user_blackbox:tiny_retrained"
+    assert card["masker"]["encoder"] == "efficientnet_lite0"
+    history = card["training"]["started_from"]
+    assert history["blackbox"]["name"] == "tests.engine.user_blackbox:tiny"
+    assert history["weights_sha256"] == load_model(source)[1]["weights_sha256"]
+
+    other_encoder = options(photos, tmp_path / "third", "--blackbox", "efficientnet_lite0", *user, *init)
+    other_encoder[other_encoder.index("efficientnet_lite0", other_encoder.index("--encoder"))] = "resnet18"
+    assert main(other_encoder) == 2  # the decoder of a Lite0 encoder cannot read ResNet features
+    assert "encoder: efficientnet_lite0 in the file, resnet18 here" in capsys.readouterr().err
