@@ -35,7 +35,7 @@ from engine.api import Explainer
 from engine.backends import availability
 from engine.backends.base import DEFAULT_BATCH_SIZES
 from engine.contract import AUTO
-from engine.live import EvidenceStream, run_ahead
+from engine.live import EVIDENCE_INTERVAL_S, EvidenceStream, run_ahead
 from engine.models.blackbox import BlackBox
 from engine.models.masker import Masker
 from engine.video import VideoReader
@@ -374,7 +374,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append(
         f"model {report['model']}; offline on {Path(report['video']).name} ({report['video_size']}), full-size views, "
         f"{evidence}; {report['frames']} frames (decoded {decoded})"
-        f"; live: evidence at <= 10/s in its own thread; median (min..max) of {report['repeats']} runs"
+        f"; live: evidence at <= {1 / EVIDENCE_INTERVAL_S:.1f}/s in its own thread; median (min..max) of "
+        f"{report['repeats']} runs"
     )
     return "\n".join(lines)
 
