@@ -14,7 +14,7 @@ from collections.abc import Callable
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QApplication
 
-from app.scheduler import FrameResult
+from app.results import FrameResult
 from app.stats import process_age
 from app.window import MainWindow
 from engine.contract import Evidence

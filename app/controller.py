@@ -17,7 +17,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from app.mailbox import ExplainParams, ModelSpec
-from app.scheduler import ModelInfo, SourceInfo
+from app.results import ModelInfo, SourceInfo
 from app.state import AppState
 from app.worker import PipelineWorker
 from engine.paths import DEMO_CLIP

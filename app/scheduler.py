@@ -17,10 +17,7 @@ The live pipeline, staged so that two CPU cores do two things at once (issue 13)
 - the evidence check (two more black-box passes) runs in the EvidenceStream's thread on the newest explained frame,
   about ten times a second, and reports separately (`evidence_ready`): it never holds a mask back.
 
-Steady over time (engine.temporal, as engine/sequence.py does for `engine render`): while playing, "auto" explains
-the class SteadyClass holds and the model's masks pass through a MaskSmoother (the pipeline's `mask_filter`), each
-when its setting is on. Both start afresh on a seek, another source, model or class; a frame explained again (a
-setting changed while paused) keeps the held class and is not averaged with itself.
+Steady over time: app/live_steadiness.py (the class "auto" holds, the mask averaged over playback frames).
 Offline work (the app's export, `engine render`) still computes everything for every frame at full size.
 """
 
@@ -29,21 +26,22 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
+from app.live_steadiness import LiveSteadiness, steadiness_changed
 from app.mailbox import Clock, ExplainParams, ModelSpec, MonotonicClock, RequestBox, Requests, Slot, SourceSpec
 from app.playback import Drops, PlaybackClock
 from app.read_ahead import ReadAhead
+from app.results import FrameResult, ModelInfo, Outlets, SourceInfo, WorkerStats
 from app.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
 from app.stats import RateMeter
-from engine.contract import AUTO, ClassInfo, Evidence, Explanation
+from engine.contract import AUTO, Explanation
 from engine.errors import BackendUnavailableError, SaliencyError, UnknownClassError, VideoError
 from engine.paths import DEMO_CLIP
-from engine.temporal import MaskSmoother, Steadiness, SteadyClass
 
 if TYPE_CHECKING:
     from engine.api import EvidenceStream, Explainer, PreparedFrame
@@ -51,64 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUTO_SOURCE = "auto"  # the first webcam that opens, else the bundled demo clip
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    generation: int  # counts the sources opened; results of an older source are ignored
-    kind: str
-    label: str
-    frame_count: int | None
-    fps: float
-    note: str = ""  # e.g. why the demo clip plays instead of a webcam
-    path: str = ""  # the file, for video and image sources
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    description: str
-    backend: str
-    backend_reason: str
-    classes: tuple[ClassInfo, ...]
-
-
-@dataclass
-class FrameResult:
-    generation: int
-    frame_index: int | None
-    frame: np.ndarray  # (H, W, 3) uint8 RGB
-    explanation: Explanation | None  # None while no model is loaded
-    captured_at: float
-    done_at: float
-
-
-@dataclass
-class WorkerStats:
-    """Read by the GUI's status timer (plain attributes: a torn read only shows a stale number)."""
-
-    explained_fps: float = 0.0
-    model_ms: float = 0.0  # the engine's own per-frame time ("total" of Explanation.timings_ms)
-    dropped: int = 0
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Outlets:
-    """Where the scheduler reports, each called from the pipeline's thread."""
-
-    result_ready: Callable[[], None]  # take it with take_result()
-    source_opened: Callable[[SourceInfo], None]
-    source_changed: Callable[[SourceInfo], None]  # the same source with a corrected frame count
-    source_failed: Callable[[str], None]  # a source did not open (the one playing before goes on)
-    source_lost: Callable[[str], None]  # the source broke mid-stream (a camera unplugged) and is closed
-    source_notice: Callable[[str], None]  # something to know about the source, said once (a file that ends early)
-    model_loading: Callable[[str], None]
-    model_ready: Callable[[ModelInfo], None]
-    model_failed: Callable[[str], None]
-    backend_failed: Callable[[str], None]  # a backend asked for by name cannot run (instead of model_failed)
-    playback_ended: Callable[[], None]  # the end of a file, not looping
-    error: Callable[[str], None]  # anything else that went wrong; the scheduler goes on
-    evidence_ready: Callable[[Evidence], None] = lambda evidence: None  # from the evidence stream's thread
 
 
 def build_explainer(spec: ModelSpec, params: ExplainParams) -> Explainer:
@@ -146,9 +86,7 @@ class Scheduler:
         self.params = ExplainParams()
         self.playing = False
         self._current: Frame | None = None  # the last frame read (explained again when a setting changes)
-        self._holder: SteadyClass | None = None  # "auto"'s class over playback frames (params.steady_class)
-        self._smoother: MaskSmoother | None = None  # the mask over playback frames (params.smooth_mask)
-        self._set_steadiness(self.params)
+        self._steady = LiveSteadiness(self.params)  # "auto"'s class and the mask over playback frames
         self._pacing = PlaybackClock()
         self._last_error = ""
         self.drops = Drops()
@@ -216,8 +154,8 @@ class Scheduler:
         if requests.params is not None:
             redo = requests.params != self.params
             framing_changed = _framing(requests.params) != _framing(self.params)
-            if _steadiness_changed(self.params, requests.params) or framing_changed:
-                self._set_steadiness(requests.params)  # (another region or aspect: another picture to follow)
+            if steadiness_changed(self.params, requests.params) or framing_changed:
+                self._steady.configure(requests.params)  # (another region or aspect: another picture to follow)
             self.params = requests.params
             if framing_changed:
                 self._prepare_ahead()  # frames read ahead were cut and padded for the old region
@@ -225,7 +163,7 @@ class Scheduler:
             self._open(requests.source)
         if requests.model is not None:
             self._build_explainer(requests.model)
-            self._reset_steadiness()
+            self._steady.reset()
             redo = True
         if requests.view_size is not None and requests.view_size != self.view_size:
             self.view_size = requests.view_size
@@ -236,7 +174,7 @@ class Scheduler:
         source, reader = self.source, self.reader
         if requests.seek is not None and source is not None and reader is not None and source.seekable:
             self._check_source()
-            self._reset_steadiness()  # the frame no longer follows the last one
+            self._steady.reset()  # the frame no longer follows the last one
             self._show(reader.seek(self._clamp(requests.seek)))
             self._pacing.restart()
         elif self.playing and reader is not None and requests.source is None:
@@ -267,7 +205,7 @@ class Scheduler:
             return
         self._close_source()
         self._current = None
-        self._reset_steadiness()
+        self._steady.reset()
         self.source = source
         self.reader = ReadAhead(source) if source.kind == "video" and source.seekable else source
         self._prepare_ahead()
@@ -330,7 +268,7 @@ class Scheduler:
             if self.loop and self.source is not None and self.source.seekable:
                 frame = source.seek(0)
                 self._pacing.restart()
-                self._reset_steadiness()
+                self._steady.reset()
             else:
                 self.playing = False
                 self.out.playback_ended()
@@ -448,46 +386,7 @@ class Scheduler:
 
     def _explain(self, explainer: Explainer, frame: Frame, follows: bool) -> Explanation:
         """The frame explained for the class "auto" holds (or the one chosen), its mask through the average."""
-        params, holder, smoother = self.params, self._holder, self._smoother
-        if smoother is not None and not follows:
-            smoother.reset()  # a frame explained again is not averaged with itself
-        held = holder.held if holder is not None else None
-        prepared = self._prepared(frame, explainer)
-
-        def explain(target: int) -> Explanation:
-            return explainer.explain_prepared(
-                prepared,
-                target,
-                fill=params.fill,
-                opacity=params.opacity,
-                evidence=False,
-                mask_filter=None if smoother is None else self._smoothed,
-            )
-
-        explanation = explain(params.target if held is None else held)
-        if holder is not None and (follows or held is None):
-            shown = holder.update(explanation.top5)
-            if shown != explanation.target:  # the class changed on this frame (rare by design): explain it again
-                explanation = explain(shown)
-        return explanation
-
-    def _smoothed(self, masks: np.ndarray, classes: list[int]) -> np.ndarray:
-        """The pipeline's mask_filter: the model's low-resolution masks through the average over time."""
-        smoother = self._smoother
-        assert smoother is not None
-        return np.stack([smoother.update(mask, key) for mask, key in zip(masks, classes, strict=True)])
-
-    def _set_steadiness(self, params: ExplainParams) -> None:
-        """The class holder and the mask average for these settings, started afresh (the holder only in "auto")."""
-        steadiness = Steadiness(steady_class=params.steady_class)
-        self._holder = steadiness.class_holder() if params.target == AUTO else None
-        self._smoother = steadiness.mask_smoother() if params.smooth_mask else None
-
-    def _reset_steadiness(self) -> None:
-        if self._holder is not None:
-            self._holder.reset()
-        if self._smoother is not None:
-            self._smoother.reset()
+        return self._steady.explain(explainer, self._prepared(frame, explainer), self.params, follows)
 
     def _report(self, message: str) -> None:
         """Errors repeat frame after frame: the user hears each one once."""
@@ -499,11 +398,6 @@ class Scheduler:
 def _framing(params: ExplainParams) -> tuple[object, ...]:
     """What `prepare` does with a frame depends on (frames prepared ahead with other values are prepared again)."""
     return params.region, params.aspect, params.fill if params.aspect == "pad" else None
-
-
-def _steadiness_changed(old: ExplainParams, new: ExplainParams) -> bool:
-    """Another class, or the steadiness switched on or off: the class held and the mask average start afresh."""
-    return (old.target, old.steady_class, old.smooth_mask) != (new.target, new.steady_class, new.smooth_mask)
 
 
 def _first_camera_or_demo() -> tuple[FrameSource, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QWidget
 
-from app.scheduler import FrameResult, ModelInfo, SourceInfo
+from app.results import FrameResult, ModelInfo, SourceInfo
 from app.state import AppState
 from app.timeline import EvidenceTimeline, TimelineKey
 from app.timeline_pass import ModelChoice, PassJob, TimelinePass

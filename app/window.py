@@ -16,7 +16,7 @@ from app.controller import Controller
 from app.export import Exporter
 from app.mailbox import SourceSpec
 from app.region import frame_region, region_text
-from app.scheduler import FrameResult, ModelInfo, SourceInfo
+from app.results import FrameResult, ModelInfo, SourceInfo
 from app.snapshot import snapshot_image, write_png
 from app.state import AppState
 from app.stats import LatencyMeter, RateMeter

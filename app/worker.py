@@ -10,7 +10,8 @@ from __future__ import annotations
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 
 from app.mailbox import ExplainParams, ModelSpec, SourceSpec
-from app.scheduler import FrameResult, Outlets, Scheduler, WorkerStats
+from app.results import FrameResult, Outlets, WorkerStats
+from app.scheduler import Scheduler
 
 
 class PipelineWorker(QThread):

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from app.mailbox import ExplainParams, ModelSpec, Requests
-from app.scheduler import FrameResult, Outlets, Scheduler
+from app.results import FrameResult, Outlets
+from app.scheduler import Scheduler
 from app.sources import Frame, FrameSource, VideoFileSource
 from engine.contract import AUTO
 from engine.errors import SaliencyError, VideoError
