@@ -177,9 +177,10 @@ class SeekBenchmark(QObject):
     """--benchmark-seeks N: how fast the app answers a user who scrubs and changes settings, paused on a video.
 
     N actions, one after the other, each 150 to 400 ms after the previous answer (a person, not a script): a jump to
-    a random frame through the slider (as a click or a drag does), or another fill from the View controls. Each one
-    is timed from the request (in the GUI thread) to the moment the answer is on screen: the frame asked for, or the
-    frame explained with the new fill. Prints the median, the 95th percentile and the worst, per kind of action.
+    a random frame through the slider (as a click on the track does), a drag step (1 to 8 frames back or forward of
+    the frame on screen, as dragging the handle does), or another fill from the View controls. Each one is timed from
+    the request (in the GUI thread) to the moment the answer is on screen: the frame asked for, or the frame explained
+    with the new fill. Prints the median, the 95th percentile and the worst, per kind of action.
     Run it with another program busy on every core to see the app under load."""
 
     def __init__(self, window: MainWindow, actions: int, seed: int = 0) -> None:
@@ -188,7 +189,7 @@ class SeekBenchmark(QObject):
         self.actions = actions
         self.exit_code = 1
         self._random = random.Random(seed)
-        self._latencies: dict[str, list[float]] = {"seek": [], "setting": []}
+        self._latencies: dict[str, list[float]] = {"seek": [], "drag": [], "setting": []}
         self._pending: tuple[str, float, Callable[[FrameResult], bool]] | None = None
         self._started = False
         self.watchdog = Watchdog()
@@ -219,11 +220,11 @@ class SeekBenchmark(QObject):
 
     def _act(self) -> None:
         state = self.window.state
-        if self._random.random() < 0.7 and state.frame_count:
-            index = self._random.randrange(state.frame_count)
-            if index == state.frame_index:
-                index = (index + 1) % state.frame_count
-            self._pending = ("seek", time.perf_counter(), lambda result: result.frame_index == index)
+        draw = self._random.random()
+        if draw < 0.7 and state.frame_count:
+            kind = "seek" if draw < 0.35 else "drag"
+            index = self._target(kind, state.frame_index or 0, state.frame_count)
+            self._pending = (kind, time.perf_counter(), lambda result: result.frame_index == index)
             self.window.player.slider.setValue(index)  # the slider's own signal: the path a click or drag takes
         else:
             fills = [fill for fill in ("blur", "grey", "black") if fill != state.fill]
@@ -234,6 +235,14 @@ class SeekBenchmark(QObject):
                 lambda result: result.explanation is not None and result.explanation.fill == fill,
             )
             self.window.view_controls.fill_combo.setCurrentIndex(self.window.view_controls.fill_combo.findData(fill))
+
+    def _target(self, kind: str, here: int, count: int) -> int:
+        """Another frame than `here`: anywhere (a jump), or a few frames away (a drag step)."""
+        if kind == "seek":
+            index = self._random.randrange(count)
+        else:
+            index = min(max(here + self._random.choice((-1, 1)) * self._random.randint(1, 8), 0), count - 1)
+        return index if index != here else (here + 1) % count
 
     def _finish(self) -> None:
         print(f"benchmark: {self.actions} actions on {self.window.state.source_label}, paused, one at a time")

@@ -52,6 +52,20 @@ def test_benchmark_run_prints_the_rate_and_exits(video_file, untrained_model_fil
     assert not (tmp_path / "live-saliency").exists()  # a benchmark leaves the user's settings alone
 
 
+def test_seek_benchmark_times_jumps_drags_and_settings_and_exits(video_file, untrained_model_file, tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    command = [sys.executable, str(ROOT / "run_app.py"), "--source", str(video_file)]
+    command += ["--model", str(untrained_model_file), "--backend", "torch-cpu", "--benchmark-seeks", "12"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"benchmark: 12 actions on {video_file.name}, paused, one at a time" in result.stdout
+    counts = {
+        line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines() if "request to picture" in line
+    }
+    assert sum(counts.values()) == 12 and set(counts) <= {"seek", "drag", "setting"}, result.stdout
+    assert not (tmp_path / "live-saliency").exists()
+
+
 def test_benchmark_with_a_model_that_cannot_load_fails_with_the_reason(video_file, tmp_path):
     """A model file whose card is fine passes the argument checks; what fails while loading it is reported."""
     model = card_only_model(
