@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from app.read_ahead import ReadAhead
@@ -60,6 +62,47 @@ def test_frames_are_prepared_ahead_and_a_new_preparation_is_told_apart(video_fil
         later = [reader.read() for _ in range(4)]
         assert later[-1].prepared == "large" and later[-1].prepared_with == reader.prepare_generation
         assert all(f.prepared == "large" for f in later if f.prepared_with == reader.prepare_generation)
+    finally:
+        reader.close()
+        source.close()
+
+
+class CountingSource(VideoFileSource):
+    """The file's own seeks, with the thread that made each (a drag answered from memory waits for none)."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.seeks: list[str] = []
+
+    def seek(self, index: int):
+        self.seeks.append(threading.current_thread().name)
+        return super().seek(index)
+
+
+def test_drag_steps_take_frames_decoded_already_and_reading_goes_on_in_order(video_file, video_frames) -> None:
+    source = CountingSource(video_file)
+    reader = ReadAhead(source)
+    try:
+        reader.set_prepare(lambda image: float(image.mean()))
+        assert reader.seek(10).index == 10
+        read = [reader.read() for _ in range(4)]  # 11..14 handed out; the decoder is ahead of them
+        assert [frame.index for frame in read] == [11, 12, 13, 14]
+        before = len(source.seeks)
+        for index in (12, 11, 13, 14, 12):  # a drag back and forth over frames decoded already
+            frame = reader.seek(index)
+            assert frame.index == index and np.array_equal(frame.image, video_frames[index])
+            assert frame.prepared == float(video_frames[index].mean())  # prepared already, and for this frame
+        # every step came from memory: the caller's thread moved the file for none of them (the decoder did, after)
+        assert threading.current_thread().name not in source.seeks[before:]
+        # the picture came from memory; only the decoder moved the file (after the last step, in its own thread)
+        follower = reader.read()
+        assert follower is not None and follower.index == 13 and np.array_equal(follower.image, video_frames[13])
+        assert [reader.read().index for _ in range(3)] == [14, 15, 16]
+        reader.set_prepare(lambda image: "new")  # a frame remembered with an old preparation is prepared again
+        assert reader.seek(15).prepared == "new"
+        assert reader.seek(len(video_frames) - 1).index == len(video_frames) - 1
+        assert reader.seek(len(video_frames) - 1).index == len(video_frames) - 1  # from memory, at the very end
+        assert reader.read() is None
     finally:
         reader.close()
         source.close()
