@@ -106,3 +106,19 @@ def test_drag_steps_take_frames_decoded_already_and_reading_goes_on_in_order(vid
     finally:
         reader.close()
         source.close()
+
+
+def test_a_frame_counts_as_captured_when_it_is_taken_not_when_it_was_decoded_ahead(video_file) -> None:
+    import time
+
+    source = VideoFileSource(video_file)
+    reader = ReadAhead(source, depth=2)
+    try:
+        reader.read()
+        time.sleep(0.3)  # the decoder fills its queue meanwhile
+        before = time.perf_counter()
+        frame = reader.read()
+        assert frame is not None and frame.captured_at >= before
+    finally:
+        reader.close()
+        source.close()
