@@ -15,10 +15,10 @@ import torch
 
 from engine.backends.base import Backend
 from engine.composite import TorchCompositor
-from engine.composite_host import check_fill, check_opacity, fit_size, mask_box
+from engine.composite_host import check_fill, check_opacity, fit_size
 from engine.contract import AUTO, ClassInfo, Explanation
 from engine.gate import closed
-from engine.pipeline_host import MaskFilter, PreparedFrame, StageTimer
+from engine.pipeline_host import MaskFilter, PreparedFrame, StageTimer, explanation_of, probabilities_of
 from engine.runners import Runner
 
 
@@ -138,31 +138,21 @@ class DevicePipeline:
             evidence_probs = torch.softmax(self._infer("classifier", {"image": inputs})["logits"], dim=1).cpu()
             batch = len(frames)
             checked = [
-                {
-                    "frame": float(probs[index, target]),
-                    "preserved": float(evidence_probs[index, target]),
-                    "destroyed": float(evidence_probs[batch + index, target]),
-                }
+                probabilities_of(probs[index, target], evidence_probs[[index, batch + index], target].numpy())
                 for index, target in enumerate(chosen)
             ]
             timer.mark("evidence")
         timings = timer.result(len(frames))
         masks_low = outputs["mask_low"][:, 0].float().cpu().numpy()
         return [
-            Explanation(
-                frame=item.frame,
-                mask=view.mask,
-                overlay=view.overlay,
-                mask_image=view.mask_image,
-                preserved=view.preserved,
-                destroyed=view.destroyed,
-                target=target,
-                target_name=self.classes[target].display_name,
-                target_probability=float(probs[index, target]),
-                box=mask_box(view.mask),
-                top5=_top5(probs[index], self.classes),
-                probabilities=checked[index],
-                timings_ms=dict(timings),
+            explanation_of(
+                item,
+                view,
+                target,
+                probs[index],
+                self.classes,
+                checked=checked[index],
+                timings=timings,
                 mask_low=masks_low[index],
                 model_image=model_images[index],
                 fill=fill,
@@ -179,14 +169,4 @@ class DevicePipeline:
         mask_low = torch.from_numpy(np.ascontiguousarray(explanation.mask_low[None, None])).to(self.device)
         inputs = ops.evidence_input(images, mask_low, ops.fill_low(images, explanation.fill))
         probs = torch.softmax(self._infer("classifier", {"image": inputs})["logits"], dim=1).cpu()
-        target = explanation.target
-        return {
-            "frame": explanation.target_probability,
-            "preserved": float(probs[0, target]),
-            "destroyed": float(probs[1, target]),
-        }
-
-
-def _top5(probs: np.ndarray, classes: tuple[ClassInfo, ...]) -> list[tuple[int, str, float]]:
-    order = np.argsort(-probs, kind="stable")[:5]
-    return [(int(k), classes[int(k)].display_name, float(probs[k])) for k in order]
+        return probabilities_of(explanation.target_probability, probs[:, explanation.target].numpy())

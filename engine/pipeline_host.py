@@ -19,7 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.classes import resolve_class
-from engine.composite_host import HostCompositor, check_fill, check_opacity, fit_size, mask_box, resize_to, softmax
+from engine.composite_host import (
+    HostCompositor,
+    Views,
+    check_fill,
+    check_opacity,
+    fit_size,
+    mask_box,
+    resize_to,
+    softmax,
+)
 from engine.contract import AUTO, ClassInfo, Explanation
 from engine.errors import UnknownClassError
 from engine.gate import closed
@@ -156,26 +165,20 @@ class HostPipeline:
                 len(frames), 2, -1
             )  # preserved, destroyed per frame
             checked = [
-                _probabilities(probs[index, target], evidence_probs[index, :, target])
+                probabilities_of(probs[index, target], evidence_probs[index, :, target])
                 for index, target in enumerate(chosen)
             ]
             timer.mark("evidence")
         timings = timer.result(len(frames))
         return [
-            Explanation(
-                frame=item.frame,
-                mask=view.mask,
-                overlay=view.overlay,
-                mask_image=view.mask_image,
-                preserved=view.preserved,
-                destroyed=view.destroyed,
-                target=target,
-                target_name=self.classes[target].display_name,
-                target_probability=float(probs[index, target]),
-                box=mask_box(view.mask),
-                top5=self._top5(probs[index]),
-                probabilities=checked[index],
-                timings_ms=dict(timings),
+            explanation_of(
+                item,
+                view,
+                target,
+                probs[index],
+                self.classes,
+                checked=checked[index],
+                timings=timings,
                 mask_low=masks_low[index],
                 model_image=item.model_image,
                 fill=fill,
@@ -191,16 +194,55 @@ class HostPipeline:
         fill_low = self.ops.fill_low(explanation.model_image, explanation.fill)
         inputs = self.ops.evidence_input(image, explanation.mask_low, fill_low)
         probs = softmax(self.runner.run("classifier", {"image": inputs})["logits"])
-        return _probabilities(explanation.target_probability, probs[:, explanation.target])
-
-    def _top5(self, probs: np.ndarray) -> list[tuple[int, str, float]]:
-        count = min(5, probs.shape[0])
-        best = np.argpartition(-probs, count - 1)[:count]
-        best = best[np.argsort(-probs[best], kind="stable")]
-        return [(int(k), self.classes[int(k)].display_name, float(probs[k])) for k in best]
+        return probabilities_of(explanation.target_probability, probs[:, explanation.target])
 
 
-def _probabilities(on_frame: float, preserved_destroyed: np.ndarray) -> dict[str, float]:
+def explanation_of(
+    item: PreparedFrame,
+    view: Views,
+    target: int,
+    probs: np.ndarray,
+    classes: tuple[ClassInfo, ...],
+    *,
+    checked: dict[str, float] | None,
+    timings: dict[str, float],
+    mask_low: np.ndarray,
+    model_image: np.ndarray,
+    fill: str,
+    opacity: float,
+) -> Explanation:
+    """One frame's Explanation from its views and the black box's probabilities (K,) (both pipelines make them so)."""
+    return Explanation(
+        frame=item.frame,
+        mask=view.mask,
+        overlay=view.overlay,
+        mask_image=view.mask_image,
+        preserved=view.preserved,
+        destroyed=view.destroyed,
+        target=target,
+        target_name=classes[target].display_name,
+        target_probability=float(probs[target]),
+        box=mask_box(view.mask),
+        top5=top5(probs, classes),
+        probabilities=checked,
+        timings_ms=dict(timings),
+        mask_low=mask_low,
+        model_image=model_image,
+        fill=fill,
+        opacity=opacity,
+    )
+
+
+def top5(probs: np.ndarray, classes: tuple[ClassInfo, ...]) -> list[tuple[int, str, float]]:
+    """(class index, display name, probability) of the five most probable classes, most probable first."""
+    count = min(5, probs.shape[0])
+    best = np.argpartition(-probs, count - 1)[:count]
+    best = best[np.argsort(-probs[best], kind="stable")]
+    return [(int(k), classes[int(k)].display_name, float(probs[k])) for k in best]
+
+
+def probabilities_of(on_frame: float, preserved_destroyed: np.ndarray) -> dict[str, float]:
+    """The evidence: the target's probability on the frame, on Phi(X, M) and on Phi(X, 1 - M)."""
     return {
         "frame": float(on_frame),
         "preserved": float(preserved_destroyed[0]),
