@@ -60,12 +60,48 @@ class Watchdog:
         return f"no explained frame for {self.stall_seconds:.0f} s" if waited > self.stall_seconds else None
 
 
-class Benchmark(QObject):
-    def __init__(self, window: MainWindow, frames: int) -> None:
+class HeadlessRun(QObject):
+    """What both headless measurements share: the window's results in `_on_result`, a watchdog that fails the run
+    when nothing is explained for too long, one line on failure, and closing the app at the end."""
+
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
-        self.frames = frames
         self.exit_code = 1
+        self.watchdog = Watchdog()
+        window.result_shown.connect(self._on_result)
+        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
+        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._check_stall)
+        self._timer.start(1000)
+
+    def _on_result(self, result: FrameResult) -> None:
+        raise NotImplementedError
+
+    def fail(self, text: str) -> None:
+        print(f"benchmark failed: {text}", file=sys.stderr)
+        self.exit_code = 1
+        self._stop()
+
+    def _check_stall(self) -> None:
+        verdict = self.watchdog.verdict()
+        if verdict is not None:
+            self.fail(verdict)
+
+    def _stop(self) -> None:
+        self._timer.stop()
+        self.window.result_shown.disconnect(self._on_result)
+        self.window.close()
+        application = QApplication.instance()
+        if application is not None:
+            application.quit()
+
+
+class Benchmark(HeadlessRun):
+    def __init__(self, window: MainWindow, frames: int) -> None:
+        super().__init__(window)
+        self.frames = frames
         self._started_at: float | None = None  # the first explained frame (warm-up and loading excluded)
         self._count = 0
         self._first_picture_s: float | None = None  # process age when the first frame was on screen
@@ -76,14 +112,7 @@ class Benchmark(QObject):
         self._evidence_count = 0
         self._shape = ""
         self._views = ""
-        self.watchdog = Watchdog()
-        window.result_shown.connect(self._on_result)
         window.worker.evidence_ready.connect(self._on_evidence)
-        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
-        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self._check_stall)
-        self._timer.start(1000)
 
     def _on_result(self, result: FrameResult) -> None:
         if self._first_picture_s is None:
@@ -150,30 +179,12 @@ class Benchmark(QObject):
         self.exit_code = 0
         self._stop()
 
-    def fail(self, text: str) -> None:
-        print(f"benchmark failed: {text}", file=sys.stderr)
-        self.exit_code = 1
-        self._stop()
-
-    def _check_stall(self) -> None:
-        verdict = self.watchdog.verdict()
-        if verdict is not None:
-            self.fail(verdict)
-
-    def _stop(self) -> None:
-        self._timer.stop()
-        self.window.result_shown.disconnect(self._on_result)
-        self.window.close()
-        application = QApplication.instance()
-        if application is not None:
-            application.quit()
-
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
-class SeekBenchmark(QObject):
+class SeekBenchmark(HeadlessRun):
     """--benchmark-seeks N: how fast the app answers a user who scrubs and changes settings, paused on a video.
 
     N actions, one after the other, each 150 to 400 ms after the previous answer (a person, not a script): a jump to
@@ -185,20 +196,11 @@ class SeekBenchmark(QObject):
 
     def __init__(self, window: MainWindow, actions: int, seed: int = 0) -> None:
         super().__init__(window)
-        self.window = window
         self.actions = actions
-        self.exit_code = 1
         self._random = random.Random(seed)
         self._latencies: dict[str, list[float]] = {"seek": [], "drag": [], "setting": []}
         self._pending: tuple[str, float, Callable[[FrameResult], bool]] | None = None
         self._started = False
-        self.watchdog = Watchdog()
-        window.result_shown.connect(self._on_result)
-        window.worker.model_loading.connect(lambda _text: self.watchdog.model_loading())
-        window.controller.model_ready.connect(lambda _info: self.watchdog.model_ready())
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self._check_stall)
-        self._timer.start(1000)
 
     def _on_result(self, result: FrameResult) -> None:
         if result.explanation is None:
@@ -259,21 +261,3 @@ class SeekBenchmark(QObject):
         sys.stdout.flush()
         self.exit_code = 0
         self._stop()
-
-    def fail(self, text: str) -> None:
-        print(f"benchmark failed: {text}", file=sys.stderr)
-        self.exit_code = 1
-        self._stop()
-
-    def _check_stall(self) -> None:
-        verdict = self.watchdog.verdict()
-        if verdict is not None:
-            self.fail(verdict)
-
-    def _stop(self) -> None:
-        self._timer.stop()
-        self.window.result_shown.disconnect(self._on_result)
-        self.window.close()
-        application = QApplication.instance()
-        if application is not None:
-            application.quit()
