@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from PyQt6.QtCore import QSettings
+    from PyQt6.QtCore import QEvent, QSettings
     from PyQt6.QtWidgets import QApplication
 
     from app import settings
@@ -167,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()
+        # Destroy the window (and every QObject under it) now, while the application and the engine still exist:
+        # left to Python's teardown, the order is arbitrary and Qt crashed in it (1 exit in 4 after a model failed)
+        window.deleteLater()
+        application.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     return runner.exit_code if runner is not None else code
 
 
