@@ -7,7 +7,8 @@ stops the thread for a moment, moves the file, and throws away whatever was deco
 Dragging the slider asks for frames a few apart. A frame already decoded (one of the frames ahead, or one of the
 last RECENT frames handed out) is handed out again at once, and the decoder moves the file after it in its own
 thread: measured on the 720p clip (keyframes a second apart), the file's own seek costs 8 ms a few frames forward
-but 49 ms a few frames back, and under load twice that, before the model even starts.
+but 49 ms a few frames back with OpenCV (24-28 ms with app.file_seeker), and under load two to three times that,
+before the model even starts.
 
 Plain Python (threads only), so it is tested headless. It reads through the wrapped source, which it alone uses
 while it runs (every access to the source holds one lock).

@@ -1,0 +1,136 @@
+"""FileSeeker (PyAV jumps that decode only what the frame asked for needs) on real files: exact against OpenCV's
+sequential decode, refused where the file's timestamps cannot be used, and never trusted blindly by the source."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.file_seeker import FileSeeker
+from app.sources import VideoFileSource
+from engine.video import VideoWriter
+from tests.app.conftest import decode_all
+
+
+@pytest.fixture(scope="module")
+def h264_file(tmp_path_factory) -> Path:
+    """H.264 with B-frames (x264's defaults) and keyframes 12 frames apart: the jumps skip real work."""
+    path = tmp_path_factory.mktemp("h264") / "b-frames.mp4"
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    with VideoWriter(path, 25.0, (96, 64)) as writer:
+        writer._stream.codec_context.gop_size = 12  # type: ignore[union-attr]
+        for index in range(60):
+            image = np.roll(background, index * 2, axis=1).copy()
+            cv2.putText(image, str(index), (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+            writer.write(image)
+    return path
+
+
+def _packet_kinds(path: Path) -> tuple[int, bool]:
+    """(keyframes, whether any packet is shown at another time than it is decoded) of `path`."""
+    import av
+
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.pts is not None]
+    return sum(p.is_keyframe for p in packets), any(p.pts != p.dts for p in packets)
+
+
+def test_the_clip_is_what_the_tests_need(h264_file):
+    keyframes, reordered = _packet_kinds(h264_file)
+    assert keyframes >= 4 and reordered  # several GOPs, B-frames: the seeker's own case
+
+
+def test_jumps_give_exactly_the_sequential_frames_and_reading_goes_on(h264_file):
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(h264_file)]
+    seeker = FileSeeker(h264_file)
+    try:
+        assert seeker.usable and seeker.frame_count == len(frames) == 60
+        for index in [59, 0, 37, 36, 11, 12, 13, 25, 1] + random.Random(0).sample(range(60), 10):
+            assert np.array_equal(seeker.seek(index), frames[index]), f"jump to {index}"
+            following = seeker.read()
+            if index + 1 < len(frames):
+                assert np.array_equal(following, frames[index + 1]), f"the frame after {index}"
+            else:
+                assert following is None
+        assert seeker.seek(60) is None and seeker.seek(-1) is None
+    finally:
+        seeker.close()
+
+
+def test_decode_order_timestamps_are_refused(data_root):
+    """box.mp4's packets carry decode-order times (pts == dts on a file with B-frames): no jump by time there."""
+    seeker = FileSeeker(data_root / "videos" / "box.mp4")
+    try:
+        assert not seeker.usable and seeker.seek(10) is None
+    finally:
+        seeker.close()
+
+
+def test_the_source_jumps_through_the_seeker_and_plays_on_from_there(h264_file):
+    frames = decode_all(h264_file)
+    source = VideoFileSource(h264_file)
+    try:
+        assert source._index is not None and source._index.wait(10)
+        for index in [50, 3, 41, 40, 22]:
+            frame = source.seek(index)
+            assert frame.index == index and np.array_equal(frame.image, frames[index])
+            assert source._from_seeker  # the jump was the seeker's
+        for index in range(23, 27):
+            after = source.read()
+            assert after is not None and after.index == index and np.array_equal(after.image, frames[index])
+        assert source.seek_mismatches == 0
+    finally:
+        source.close()
+
+
+class _WrongSeeker(FileSeeker):
+    """A seeker whose times are one frame off: what a file with misleading timestamps would give."""
+
+    def seek(self, index):
+        return super().seek(min(index + 1, self.frame_count - 1))
+
+
+def test_a_wrong_answer_is_caught_by_the_fingerprints_and_the_file_goes_the_opencv_way(h264_file, monkeypatch):
+    import app.sources
+
+    monkeypatch.setattr(app.sources, "FileSeeker", _WrongSeeker)
+    frames = decode_all(h264_file)
+    source = VideoFileSource(h264_file)
+    try:
+        assert source._index is not None and source._index.wait(10)
+        for index in [45, 7, 30]:
+            assert np.array_equal(source.seek(index).image, frames[index]), f"jump to {index}"
+        assert source.seek_mismatches == 1  # the first jump; after it the seeker is not asked again
+        assert source._seeker is None and not source._from_seeker
+        after = source.read()
+        assert after is not None and np.array_equal(after.image, frames[31])
+    finally:
+        source.close()
+
+
+def test_where_pyav_refuses_a_damaged_packet_opencv_takes_over_at_the_same_frame(tmp_path):
+    """A file cut in half: PyAV raises on the cut packet, OpenCV passes over it; the source plays what OpenCV plays."""
+    from tests.app.conftest import write_video
+
+    whole = write_video(tmp_path / "whole.avi", 40, fourcc="MJPG")
+    cut = tmp_path / "half.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    frames = decode_all(cut)
+    source = VideoFileSource(cut)
+    try:
+        assert source._index is not None and source._index.wait(30)
+        start = len(frames) - 6
+        assert np.array_equal(source.seek(start).image, frames[start])
+        played = []
+        while (frame := source.read()) is not None:
+            played.append(frame)
+        assert [f.index for f in played] == list(range(start + 1, len(frames)))
+        assert all(np.array_equal(f.image, frames[f.index]) for f in played)
+        assert source._seeker is None  # PyAV failed at the cut and was left
+    finally:
+        source.close()
