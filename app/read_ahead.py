@@ -4,11 +4,15 @@ On two cores the model runs on one while the other decodes the next frame, conve
 and for the view (`prepare`, the engine's work that needs no model): the stages overlap instead of queueing. Seeking
 stops the thread for a moment, moves the file, and throws away whatever was decoded for the old position.
 
-Dragging the slider asks for frames a few apart. A frame already decoded (one of the frames ahead, or one of the
-last RECENT frames handed out) is handed out again at once, and the decoder moves the file after it in its own
-thread: measured on the 720p clip (keyframes a second apart), the file's own seek costs 8 ms a few frames forward
+Dragging the slider asks for frames a few apart. A frame already decoded (one of the frames ahead, or one handed
+out lately, up to RECENT_BYTES of them) is handed out again at once, and the decoder moves the file after it in its
+own thread: measured on the 720p clip (keyframes a second apart), the file's own seek costs 8 ms a few frames forward
 but 49 ms a few frames back with OpenCV (24-28 ms with app.file_seeker), and under load two to three times that,
 before the model even starts.
+
+While the player is paused (no frame read since the last seek), the decoder first leaves both cores to the model
+that explains the frame just sought (PAUSED_AFTER), then decodes the BEHIND frames before it, so that a drag back
+finds them in memory too (a drag forward is a short decode forward anyway), and only then reads ahead.
 
 Plain Python (threads only), so it is tested headless. It reads through the wrapped source, which it alone uses
 while it runs (every access to the source holds one lock).
@@ -30,7 +34,10 @@ from app.sources import Frame, FrameSource
 Prepare = Callable[[np.ndarray], object]
 
 _END = object()  # the end of the file was reached
-RECENT = 12  # frames handed out that a seek may take again (a drag back; 12 prepared 720p frames: ~45 MB)
+RECENT_BYTES = 160 * 2**20  # decoded frames kept for seeks to take again: ~58 frames of 720p, 6 of 4K
+RECENT_AT_LEAST = 4  # ... but never fewer than this many, whatever their size
+BEHIND = 8  # frames before the one sought that a paused reader decodes for a drag back (the benchmark's 1-8)
+PAUSED_AFTER = 0.2  # seconds after a seek without a read: the player is paused (playback reads every 0.1 s at 10 fps)
 
 
 class ReadAhead:
@@ -45,8 +52,13 @@ class ReadAhead:
         self._prepare: Prepare | None = None
         self._prepare_generation = 0  # bumped by set_prepare: frames prepared before it are prepared again
         self._next = source.position or 0  # the index of the frame read() returns next
-        self._recent: OrderedDict[int, Frame] = OrderedDict()  # index -> a frame handed out lately
+        self._recent: OrderedDict[int, Frame] = OrderedDict()  # index -> a frame handed out (or decoded behind)
+        self._recent_bytes = 0
+        self._memory = threading.Lock()  # held around every use of `_recent` (read() takes frames without `_lock`)
         self._reposition: int | None = None  # where the decoder moves the file before reading on (after a seek)
+        self._sought: int | None = None  # the frame of the last seek while no frame has been read since
+        self._sought_at = 0.0
+        self._behind_done = True  # the frames behind `_sought` are in memory (or there is nothing to do)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode, name=f"read-ahead-{source.label}", daemon=True)
         self._thread.start()
@@ -68,6 +80,7 @@ class ReadAhead:
 
     def read(self) -> Frame | None:
         """The next frame (waits for the decoder), or None at the end of the file."""
+        self._sought = None  # playing: the decoder reads ahead at once
         while True:
             generation, item = self._queue.get()
             if generation != self._generation:
@@ -95,9 +108,10 @@ class ReadAhead:
             self._generation += 1
             for ahead in self._drain():
                 self._remember(ahead)
+            self._sought, self._sought_at, self._behind_done = index, time.perf_counter(), False
             prepare = self._prepare
             generation = self._prepare_generation
-            known = self._recent.get(index)
+            known = self._recalled(index)
             if known is not None:  # decoded already: the decoder moves the file after it, in its own time
                 self._reposition = index + 1
                 frame = replace(known, captured_at=time.perf_counter())
@@ -122,6 +136,13 @@ class ReadAhead:
     # -- the decoding thread ----------------------------------------------------------------------------------------
     def _decode(self) -> None:
         while not self._stop.is_set():
+            sought = self._sought
+            if sought is not None and time.perf_counter() - self._sought_at < PAUSED_AFTER:
+                self._stop.wait(0.005)  # a frame was just sought: the model explains it first
+                continue
+            if sought is not None and not self._behind_done:
+                self._decode_behind(sought)
+                continue
             item: object
             with self._lock:
                 generation = self._generation
@@ -140,6 +161,32 @@ class ReadAhead:
                 item = self._prepared(frame, prepare, prepare_generation)
             self._put(generation, item)
 
+    def _decode_behind(self, sought: int) -> None:
+        """One of the BEHIND frames before `sought` that memory lacks (the file moves back for the first), or, when
+        none is missing, the file put back after `sought`."""
+        with self._lock:
+            generation = self._generation
+            if sought != self._sought:
+                return  # another seek meanwhile (or a read): its own turn
+            missing = [i for i in range(max(sought - BEHIND, 0), sought) if self._recalled(i) is None]
+            known = self._recalled(sought)
+            fits = known is not None and known.image.nbytes * (BEHIND + RECENT_AT_LEAST) <= RECENT_BYTES
+            if not missing or not fits:  # (frames so large that those behind would push out the one on screen)
+                self._reposition, self._behind_done = sought + 1, True
+                return
+            try:
+                frame = self.source.read() if self.source.position == missing[0] else self.source.seek(missing[0])
+            except Exception:  # noqa: BLE001 (a frame behind is a convenience: reading on raises it where asked)
+                frame = None
+            if frame is None:
+                self._reposition, self._behind_done = sought + 1, True
+                return
+            prepare, prepare_generation = self._prepare, self._prepare_generation
+        frame = self._prepared(frame, prepare, prepare_generation)
+        with self._lock:
+            if generation == self._generation:
+                self._remember(frame)
+
     def _read_on(self) -> Frame | None:
         """The next frame of the file; after a seek answered from memory, first the frame after that one."""
         index, self._reposition = self._reposition, None
@@ -151,12 +198,22 @@ class ReadAhead:
         return self.source.seek(index)
 
     def _remember(self, frame: Frame) -> None:
+        """Keep `frame` for a seek to take again (the least recently used go first, beyond RECENT_BYTES)."""
         if frame.index is None:
             return
-        self._recent[frame.index] = frame
-        self._recent.move_to_end(frame.index)
-        while len(self._recent) > RECENT:
-            self._recent.popitem(last=False)
+        with self._memory:
+            old = self._recent.pop(frame.index, None)
+            if old is not None:
+                self._recent_bytes -= old.image.nbytes
+            self._recent[frame.index] = frame
+            self._recent_bytes += frame.image.nbytes
+            while self._recent_bytes > RECENT_BYTES and len(self._recent) > RECENT_AT_LEAST:
+                _, dropped = self._recent.popitem(last=False)
+                self._recent_bytes -= dropped.image.nbytes
+
+    def _recalled(self, index: int) -> Frame | None:
+        with self._memory:
+            return self._recent.get(index)
 
     def _queue_holds_end(self, generation: int) -> bool:
         with self._queue.mutex:

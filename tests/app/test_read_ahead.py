@@ -122,3 +122,30 @@ def test_a_frame_counts_as_captured_when_it_is_taken_not_when_it_was_decoded_ahe
     finally:
         reader.close()
         source.close()
+
+
+def test_a_paused_reader_decodes_the_frames_behind_the_one_sought_for_a_drag_back(video_file, video_frames) -> None:
+    import time
+
+    source = CountingSource(video_file)
+    reader = ReadAhead(source)
+    try:
+        reader.set_prepare(lambda image: float(image.mean()))
+        assert reader.seek(30).index == 30  # and nothing read after it: the player is paused
+        deadline = time.monotonic() + 10
+        while not reader._behind_done and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert reader._behind_done
+        before = len(source.seeks)
+        for index in (29, 25, 22, 28):  # a drag back over the frames decoded behind
+            frame = reader.seek(index)
+            assert frame.index == index and np.array_equal(frame.image, video_frames[index])
+            assert frame.prepared == float(video_frames[index].mean())
+        assert threading.current_thread().name not in source.seeks[before:]  # all from memory
+        played = [reader.read() for _ in range(4)]  # playing on from the last step
+        assert [f.index for f in played] == [29, 30, 31, 32]
+        assert all(np.array_equal(f.image, video_frames[f.index]) for f in played)
+        assert all(np.array_equal(reader.seek(i).image, video_frames[i]) for i in (31, 3, 39))
+    finally:
+        reader.close()
+        source.close()
