@@ -15,16 +15,21 @@ wrong. Frames come as OpenCV decodes them (BGR24 through the same FFmpeg convers
 vtest.avi, checked in tests/app/test_file_seeker.py).
 
 After a jump, `read` goes on from the frame after it (the decoder is there already), so playback after a jump needs
-no second seek.
+no second seek. The table of times comes from reading every packet of the file once (no decoding: milliseconds for
+the demo clips, the whole file's bytes for a film), so a thread of its own builds it at low priority while the file
+plays; until it is `ready` the video source jumps the OpenCV way.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from app.frame_index import lower_this_threads_priority
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -33,26 +38,43 @@ if TYPE_CHECKING:
 
 
 class FileSeeker:
-    """Exact jumps in `path` by presentation timestamp. Raises OSError / av.FFmpegError when PyAV cannot open it."""
+    """Exact jumps in `path` by presentation timestamp, once `ready` and where `usable`. Never raises on opening: a
+    file PyAV cannot read is simply not `usable`. `seek` and `read` raise av.FFmpegError on a packet PyAV refuses."""
 
     def __init__(self, path: str | Path) -> None:
-        import av  # here: the app starts without it, and a file never jumped in never opens it
-
         self.path = Path(path)
-        self._container: InputContainer = av.open(str(self.path))
-        self._stream: VideoStream = self._container.streams.video[0]
-        self._stream.codec_context.thread_count = 1  # the fastest jump (see above); the source decodes one at a time
-        self._times, self.usable = self._presentation_times()
+        self._container: InputContainer | None = None
+        self._stream: VideoStream | None = None
+        self._times: list[int] = []
+        self._usable = False
         self._frames: Iterator[VideoFrame] | None = None  # the decoder's frames from the last jump on
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._open, name=f"seeker-{self.path.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        """The file has been opened and its times read (or found unusable)."""
+        return self._ready.is_set()
+
+    @property
+    def usable(self) -> bool:
+        """Ready, and the file's times can be trusted for jumps."""
+        return self._ready.is_set() and self._usable
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
 
     @property
     def frame_count(self) -> int:
-        return len(self._times)
+        return len(self._times) if self.ready else 0
 
     def seek(self, index: int) -> np.ndarray | None:
-        """Frame `index` as (H, W, 3) uint8 BGR, or None when the file has no such frame (or no longer decodes)."""
+        """Frame `index` as (H, W, 3) uint8 BGR; None when not usable (yet) or the file has no such frame."""
         if not self.usable or not 0 <= index < len(self._times):
             return None
+        assert self._container is not None and self._stream is not None
         target = self._times[index]
         self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         self._frames = self._decoded_from(target)
@@ -76,13 +98,18 @@ class FileSeeker:
         return passed
 
     def close(self) -> None:
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
         self._frames = None
-        self._container.close()
+        if self._container is not None:
+            self._container.close()
 
     # -- inside ---------------------------------------------------------------------------------------------------
     def _decoded_from(self, target: int) -> Iterator[VideoFrame]:
         """Frames in presentation order from the one at `target` on (the container is at a keyframe before it).
         Packets shown before `target` are decoded only when another frame refers to them."""
+        assert self._container is not None and self._stream is not None
         context = self._stream.codec_context
         try:
             for packet in self._container.demux(self._stream):
@@ -94,17 +121,38 @@ class FileSeeker:
         finally:
             context.skip_frame = "DEFAULT"
 
-    def _presentation_times(self) -> tuple[list[int], bool]:
+    def _open(self) -> None:
+        """(its own thread) Open the file and read every packet's time: the table of jumps."""
+        lower_this_threads_priority()  # playback comes first; the table only has to be ready by a jump
+        container = None
+        try:
+            import av  # here: the app starts without it
+
+            container = av.open(str(self.path))
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1  # the fastest jump (see above); frames are decoded one at a time
+            times, self._usable = self._presentation_times(container, stream)
+            container.seek(0, stream=stream)
+            self._container, self._stream, self._times = container, stream, times
+        except Exception:  # noqa: BLE001 (PyAV cannot read what OpenCV can, or the scan was stopped: not usable)
+            self._usable = False
+            if container is not None and self._container is None:
+                container.close()
+        finally:
+            self._ready.set()
+
+    def _presentation_times(self, container: InputContainer, stream: VideoStream) -> tuple[list[int], bool]:
         """Every frame's presentation time in order (from the packets: no decoding) and whether they can be trusted."""
         times: list[int] = []
         reordered = False  # some packet is shown at another time than it is decoded: times are presentation times
-        for packet in self._container.demux(self._stream):
+        for packet in container.demux(stream):
+            if self._stop.is_set():
+                raise InterruptedError("closed while reading the file's times")
             if packet.pts is None:
                 continue
             times.append(packet.pts)
             reordered = reordered or (packet.dts is not None and packet.dts != packet.pts)
-        self._container.seek(0, stream=self._stream)
         times.sort()
         distinct = len(set(times)) == len(times) and bool(times)
-        b_frames = bool(self._stream.codec_context.has_b_frames)
+        b_frames = bool(stream.codec_context.has_b_frames)
         return times, distinct and (reordered or not b_frames)

@@ -40,7 +40,7 @@ class FrameIndex:
         self._thread.start()
 
     def _build(self) -> None:
-        _lower_this_threads_priority()  # the live pipeline comes first; the index only has to be ready by a seek
+        lower_this_threads_priority()  # the live pipeline comes first; the index only has to be ready by a seek
         try:
             reader = VideoReader(self.path)
         except VideoError as error:
@@ -91,7 +91,7 @@ class FrameIndex:
             self._thread.join(timeout=2.0)
 
 
-def _lower_this_threads_priority() -> None:
+def lower_this_threads_priority() -> None:
     """Linux schedules threads as tasks: a nice value for this thread alone. Elsewhere, nothing happens."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)

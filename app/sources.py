@@ -174,8 +174,7 @@ class VideoFileSource(FrameSource):
         self.seek_mismatches = 0  # container seeks that landed on the wrong frame (then corrected)
         self._index = FrameIndex(self.path) if verify_seeks else None
         self._noticed = False  # the file's truncation has been told
-        self._seeker: FileSeeker | None = None  # opened at the first jump
-        self._seeker_usable = True  # False once it could not open the file, cannot use its times, or was wrong
+        self._seeker: FileSeeker | None = FileSeeker(self.path)  # reads the file's times in its own thread
         self._from_seeker = False  # reads go on from the seeker's decoder (after a jump it made)
 
     # -- sequential reading ---------------------------------------------------------------------------------------
@@ -270,10 +269,13 @@ class VideoFileSource(FrameSource):
         return frame
 
     def _jump(self, index: int) -> bool:
-        """Frame `index` through the seeker (held in `_landed`); False when it cannot be used for this file."""
-        seeker = self._usable_seeker()
+        """Frame `index` through the seeker (held in `_landed`); False when it cannot be used for this file (or
+        is not ready yet)."""
+        seeker = self._ready_seeker()
+        if seeker is None:
+            return False
         try:
-            bgr = None if seeker is None else seeker.seek(index)
+            bgr = seeker.seek(index)
         except Exception:  # noqa: BLE001 (PyAV refuses a damaged packet: the OpenCV way, as for any other doubt)
             bgr = None
         if bgr is None:
@@ -287,19 +289,19 @@ class VideoFileSource(FrameSource):
         self._landed, self._next, self._from_seeker = bgr, index, True
         return True
 
-    def _usable_seeker(self) -> FileSeeker | None:
-        if self._seeker is None and self._seeker_usable:
-            try:
-                self._seeker = FileSeeker(self.path)
-            except Exception:  # noqa: BLE001 (PyAV cannot read what OpenCV can: jumps take the OpenCV way)
-                self._seeker_usable = False
-                return None
-            if not self._seeker.usable:
-                self._drop_seeker()
-        return self._seeker
+    def _ready_seeker(self) -> FileSeeker | None:
+        """The seeker when it has read the file's times and can use them (dropped when it cannot)."""
+        seeker = self._seeker
+        if seeker is None or not seeker.ready:
+            return None
+        if not seeker.usable:
+            self._drop_seeker()
+            return None
+        return seeker
 
     def _drop_seeker(self) -> None:
-        self._seeker_usable, self._from_seeker = False, False
+        """No more jumps through the seeker for this file (it cannot read it, cannot use its times, or was wrong)."""
+        self._from_seeker = False
         if self._seeker is not None:
             self._seeker.close()
             self._seeker = None

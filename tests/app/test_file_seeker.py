@@ -49,6 +49,7 @@ def test_jumps_give_exactly_the_sequential_frames_and_reading_goes_on(h264_file)
     frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(h264_file)]
     seeker = FileSeeker(h264_file)
     try:
+        assert seeker.wait(10)
         assert seeker.usable and seeker.frame_count == len(frames) == 60
         for index in [59, 0, 37, 36, 11, 12, 13, 25, 1] + random.Random(0).sample(range(60), 10):
             assert np.array_equal(seeker.seek(index), frames[index]), f"jump to {index}"
@@ -66,6 +67,7 @@ def test_decode_order_timestamps_are_refused(data_root):
     """box.mp4's packets carry decode-order times (pts == dts on a file with B-frames): no jump by time there."""
     seeker = FileSeeker(data_root / "videos" / "box.mp4")
     try:
+        assert seeker.wait(10) and seeker.ready
         assert not seeker.usable and seeker.seek(10) is None
     finally:
         seeker.close()
@@ -76,6 +78,7 @@ def test_the_source_jumps_through_the_seeker_and_plays_on_from_there(h264_file):
     source = VideoFileSource(h264_file)
     try:
         assert source._index is not None and source._index.wait(10)
+        assert source._seeker is not None and source._seeker.wait(10)
         for index in [50, 3, 41, 40, 22]:
             frame = source.seek(index)
             assert frame.index == index and np.array_equal(frame.image, frames[index])
@@ -103,6 +106,7 @@ def test_a_wrong_answer_is_caught_by_the_fingerprints_and_the_file_goes_the_open
     source = VideoFileSource(h264_file)
     try:
         assert source._index is not None and source._index.wait(10)
+        assert source._seeker is not None and source._seeker.wait(10)
         for index in [45, 7, 30]:
             assert np.array_equal(source.seek(index).image, frames[index]), f"jump to {index}"
         assert source.seek_mismatches == 1  # the first jump; after it the seeker is not asked again
@@ -124,8 +128,11 @@ def test_where_pyav_refuses_a_damaged_packet_opencv_takes_over_at_the_same_frame
     source = VideoFileSource(cut)
     try:
         assert source._index is not None and source._index.wait(30)
+        assert source._seeker is not None and source._seeker.wait(10) and source._seeker.usable
         start = len(frames) - 6
-        assert np.array_equal(source.seek(start).image, frames[start])
+        source.seek(len(frames) - 1)
+        assert np.array_equal(source.seek(start).image, frames[start])  # a jump back: the seeker's
+        assert source._from_seeker
         played = []
         while (frame := source.read()) is not None:
             played.append(frame)
@@ -134,3 +141,14 @@ def test_where_pyav_refuses_a_damaged_packet_opencv_takes_over_at_the_same_frame
         assert source._seeker is None  # PyAV failed at the cut and was left
     finally:
         source.close()
+
+
+def test_a_file_pyav_cannot_open_is_not_usable_and_a_closed_seeker_stops(tmp_path, h264_file):
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(b"not a video at all\n" * 100)
+    seeker = FileSeeker(text)
+    assert seeker.wait(10) and not seeker.usable and seeker.seek(0) is None and seeker.read() is None
+    seeker.close()
+    early = FileSeeker(h264_file)
+    early.close()  # (perhaps while it reads the times): no thread left behind, nothing to jump with
+    assert not early._thread.is_alive()

@@ -54,7 +54,7 @@ class _InexactSeekSource(VideoFileSource):
 
     offset = 0
 
-    def _usable_seeker(self):
+    def _ready_seeker(self):
         return None
 
     def _container_seek(self, index):
