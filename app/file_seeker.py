@@ -7,17 +7,19 @@ second apart), 30 random jumps, same run: OpenCV 75 ms median, PyAV with one thr
 unreferenced frames 28 ms; with two frame threads 41 ms (threads wait for each other on a chain of references).
 (/work/scratch/seek/exp.py in the session notes; `--benchmark-seeks` measures the app's whole answer.)
 
-That needs each frame's presentation timestamp, which some files do not have: box.mp4's packets carry decode-order
-times only (pts == dts with B-frames), and FFmpeg hands its frames out with times that go back and forth. `usable`
-says whether the file's times can be trusted (distinct, and not decode-order times on a file with B-frames); the video
-source also checks every answer against the frame's fingerprint and stops using the seeker on a file where one is
-wrong. Frames come as OpenCV decodes them (BGR24 through the same FFmpeg conversion; equal on the demo clips and
-vtest.avi, checked in tests/app/test_file_seeker.py).
+That needs to know, for every packet, where its picture is shown. Most files say so in their packets' presentation
+times. Some do not: box.mp4's packets carry decode-order times only (pts == dts, with B-frames), and FFmpeg hands
+its frames out, in the order they are shown, each with its own packet's time, which goes back and forth. For such a
+file one decoding pass (no conversion) records the order in which the packets' pictures are shown: box.mp4's jumps
+(keyframes 250 frames apart) went from ~200 ms to ~80 ms. `usable` says whether the table could be made (every
+frame's time distinct); the video source also checks every answer against the frame's fingerprint and stops using
+the seeker on a file where one is wrong. Frames come as OpenCV decodes them (BGR24 through the same FFmpeg
+conversion; equal on the demo clips, vtest.avi and cup.mp4, checked in tests/app/test_file_seeker.py).
 
 After a jump, `read` goes on from the frame after it (the decoder is there already), so playback after a jump needs
-no second seek. The table of times comes from reading every packet of the file once (no decoding: milliseconds for
-the demo clips, the whole file's bytes for a film), so a thread of its own builds it at low priority while the file
-plays; until it is `ready` the video source jumps the OpenCV way.
+no second seek. The table comes from reading every packet of the file once (the whole file's bytes: milliseconds for
+the demo clips, longer for a film; plus the decoding pass where needed), so a thread of its own builds it at low
+priority while the file plays; until it is `ready` the video source jumps the OpenCV way.
 """
 
 from __future__ import annotations
@@ -41,17 +43,30 @@ class FileSeeker:
     """Exact jumps in `path` by presentation timestamp, once `ready` and where `usable`. Never raises on opening: a
     file PyAV cannot read is simply not `usable`. `seek` and `read` raise av.FFmpegError on a packet PyAV refuses."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, times: list[int] | None = None) -> None:
+        """`times`: the table of another seeker of the same file (see `twin`), opened now instead of read again."""
         self.path = Path(path)
         self._container: InputContainer | None = None
         self._stream: VideoStream | None = None
-        self._times: list[int] = []
+        self._times: list[int] = []  # frame index -> the time of the packet that holds it
+        self._shown: dict[int, int] = {}  # packet time -> the index of its frame
         self._usable = False
         self._frames: Iterator[VideoFrame] | None = None  # the decoder's frames from the last jump on
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._open, name=f"seeker-{self.path.name}", daemon=True)
-        self._thread.start()
+        self._thread = threading.Thread(target=self._open, args=(times,), name=f"seeker-{self.path.name}", daemon=True)
+        if times is None:
+            self._thread.start()
+        else:
+            self._open(times)
+
+    def twin(self) -> FileSeeker | None:
+        """A second seeker of the same file with its own decoder (for another thread), the table shared; None when
+        this one is not usable."""
+        if not self.usable:
+            return None
+        twin = FileSeeker(self.path, self._times)
+        return twin if twin.usable else None
 
     @property
     def ready(self) -> bool:
@@ -75,9 +90,8 @@ class FileSeeker:
         if not self.usable or not 0 <= index < len(self._times):
             return None
         assert self._container is not None and self._stream is not None
-        target = self._times[index]
-        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-        self._frames = self._decoded_from(target)
+        self._container.seek(self._times[index], stream=self._stream, backward=True, any_frame=False)
+        self._frames = self._decoded_from(index)
         return self.read()
 
     def read(self) -> np.ndarray | None:
@@ -99,31 +113,35 @@ class FileSeeker:
 
     def close(self) -> None:
         self._stop.set()
-        if threading.current_thread() is not self._thread:
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
         self._frames = None
         if self._container is not None:
             self._container.close()
 
     # -- inside ---------------------------------------------------------------------------------------------------
-    def _decoded_from(self, target: int) -> Iterator[VideoFrame]:
-        """Frames in presentation order from the one at `target` on (the container is at a keyframe before it).
-        Packets shown before `target` are decoded only when another frame refers to them."""
+    def _decoded_from(self, index: int) -> Iterator[VideoFrame]:
+        """Frames in the order they are shown from frame `index` on (the container is at a keyframe before it).
+        Packets shown before it are decoded only when another frame refers to them."""
         assert self._container is not None and self._stream is not None
         context = self._stream.codec_context
+        target = self._times[index]
+        reached = False
         try:
             for packet in self._container.demux(self._stream):
-                before = packet.pts is not None and packet.pts < target
-                context.skip_frame = "NONREF" if before else "DEFAULT"
+                shown = None if packet.pts is None else self._shown.get(packet.pts)
+                context.skip_frame = "NONREF" if shown is not None and shown < index else "DEFAULT"
                 for frame in packet.decode():
-                    if frame.pts is not None and frame.pts >= target:
+                    reached = reached or frame.pts == target
+                    if reached:
                         yield frame
         finally:
             context.skip_frame = "DEFAULT"
 
-    def _open(self) -> None:
-        """(its own thread) Open the file and read every packet's time: the table of jumps."""
-        lower_this_threads_priority()  # playback comes first; the table only has to be ready by a jump
+    def _open(self, times: list[int] | None) -> None:
+        """(its own thread) Open the file and read every packet's time: the table of jumps (or take `times`)."""
+        if times is None:
+            lower_this_threads_priority()  # playback comes first; the table only has to be ready by a jump
         container = None
         try:
             import av  # here: the app starts without it
@@ -131,8 +149,10 @@ class FileSeeker:
             container = av.open(str(self.path))
             stream = container.streams.video[0]
             stream.codec_context.thread_count = 1  # the fastest jump (see above); frames are decoded one at a time
-            times, self._usable = self._presentation_times(container, stream)
-            container.seek(0, stream=stream)
+            if times is None:
+                times = self._frame_times(container, stream)
+            self._usable = bool(times) and len(set(times)) == len(times)
+            self._shown = {time: index for index, time in enumerate(times)}
             self._container, self._stream, self._times = container, stream, times
         except Exception:  # noqa: BLE001 (PyAV cannot read what OpenCV can, or the scan was stopped: not usable)
             self._usable = False
@@ -141,18 +161,28 @@ class FileSeeker:
         finally:
             self._ready.set()
 
-    def _presentation_times(self, container: InputContainer, stream: VideoStream) -> tuple[list[int], bool]:
-        """Every frame's presentation time in order (from the packets: no decoding) and whether they can be trusted."""
+    def _frame_times(self, container: InputContainer, stream: VideoStream) -> list[int]:
+        """Each frame's packet time, in the order the frames are shown: from the packets alone when their times are
+        presentation times, else from a decoding pass (see the module's docstring). Empty when unknown."""
         times: list[int] = []
         reordered = False  # some packet is shown at another time than it is decoded: times are presentation times
         for packet in container.demux(stream):
-            if self._stop.is_set():
-                raise InterruptedError("closed while reading the file's times")
-            if packet.pts is None:
-                continue
-            times.append(packet.pts)
-            reordered = reordered or (packet.dts is not None and packet.dts != packet.pts)
-        times.sort()
-        distinct = len(set(times)) == len(times) and bool(times)
-        b_frames = bool(stream.codec_context.has_b_frames)
-        return times, distinct and (reordered or not b_frames)
+            self._check_stop()
+            if packet.pts is not None:
+                times.append(packet.pts)
+                reordered = reordered or (packet.dts is not None and packet.dts != packet.pts)
+        container.seek(0, stream=stream)
+        if reordered or not stream.codec_context.has_b_frames:
+            return sorted(times)
+        shown: list[int] = []
+        for frame in container.decode(stream):  # no conversion: a few milliseconds a frame at most
+            self._check_stop()
+            if frame.pts is None:
+                return []
+            shown.append(frame.pts)
+        container.seek(0, stream=stream)
+        return shown
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise InterruptedError("closed while reading the file's times")

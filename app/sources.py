@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +176,8 @@ class VideoFileSource(FrameSource):
         self._index = FrameIndex(self.path) if verify_seeks else None
         self._noticed = False  # the file's truncation has been told
         self._seeker: FileSeeker | None = FileSeeker(self.path)  # reads the file's times in its own thread
+        self._behind_seeker: FileSeeker | None = None  # its twin, for frames_behind (another thread's)
+        self._behind_lock = threading.Lock()
         self._from_seeker = False  # reads go on from the seeker's decoder (after a jump it made)
 
     # -- sequential reading ---------------------------------------------------------------------------------------
@@ -306,6 +309,27 @@ class VideoFileSource(FrameSource):
             self._seeker.close()
             self._seeker = None
 
+    def frames_behind(self, index: int, count: int, wanted: Callable[[], bool]) -> Iterator[Frame]:
+        """Frames index - count .. index - 1 for another thread than the one reading the file: a second decoder
+        makes them (never the one playback and seeks use, so neither waits for the other), each checked against its
+        fingerprint. Nothing on a file whose jumps go the OpenCV way; stops when `wanted()` turns False."""
+        with self._behind_lock:
+            if self._behind_seeker is None:
+                seeker = self._seeker
+                self._behind_seeker = seeker.twin() if seeker is not None else None
+            twin = self._behind_seeker
+            if twin is None:
+                return
+            start = max(index - count, 0)
+            for position in range(start, index):
+                if not wanted():
+                    return
+                bgr = twin.seek(position) if position == start else twin.read()
+                key = None if self._index is None else self._index.key(position)
+                if bgr is None or (key is not None and thumbnail_key(bgr) != key):
+                    return
+                yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), position, time.perf_counter())
+
     def _seek_before(self, index: int) -> None:
         """Put the reader at a known position <= index, using the container seek when it proves right."""
         landed = self._container_seek(index)
@@ -356,6 +380,10 @@ class VideoFileSource(FrameSource):
             self._index.stop()
         if self._seeker is not None:
             self._seeker.close()
+        with self._behind_lock:
+            if self._behind_seeker is not None:
+                self._behind_seeker.close()
+                self._behind_seeker = None
         self._reader.close()
 
 

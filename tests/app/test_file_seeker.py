@@ -63,12 +63,21 @@ def test_jumps_give_exactly_the_sequential_frames_and_reading_goes_on(h264_file)
         seeker.close()
 
 
-def test_decode_order_timestamps_are_refused(data_root):
-    """box.mp4's packets carry decode-order times (pts == dts on a file with B-frames): no jump by time there."""
-    seeker = FileSeeker(data_root / "videos" / "box.mp4")
+def test_decode_order_timestamps_are_put_in_order_by_a_decoding_pass(data_root):
+    """box.mp4's packets carry decode-order times (pts == dts on a file with B-frames, keyframes 250 frames apart):
+    the table comes from decoding once, and jumps are still exact, the frames after them too."""
+    path = data_root / "videos" / "box.mp4"
+    _, reordered = _packet_kinds(path)
+    assert not reordered
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(path)]
+    seeker = FileSeeker(path)
     try:
-        assert seeker.wait(10) and seeker.ready
-        assert not seeker.usable and seeker.seek(10) is None
+        assert seeker.wait(30) and seeker.usable and seeker.frame_count == len(frames) == 455
+        for index in [454, 0, 249, 250, 251, 3] + random.Random(2).sample(range(455), 6):
+            assert np.array_equal(seeker.seek(index), frames[index]), f"jump to {index}"
+            following = seeker.read()
+            if index + 1 < len(frames):
+                assert np.array_equal(following, frames[index + 1]), f"the frame after {index}"
     finally:
         seeker.close()
 
@@ -152,3 +161,28 @@ def test_a_file_pyav_cannot_open_is_not_usable_and_a_closed_seeker_stops(tmp_pat
     early = FileSeeker(h264_file)
     early.close()  # (perhaps while it reads the times): no thread left behind, nothing to jump with
     assert not early._thread.is_alive()
+
+
+def test_frames_behind_come_from_a_second_decoder_and_leave_playback_where_it_was(h264_file):
+    frames = decode_all(h264_file)
+    source = VideoFileSource(h264_file)
+    try:
+        assert source._seeker is not None and source._seeker.wait(10)
+        assert source.seek(50).index == 50
+        behind = list(source.frames_behind(50, 8, lambda: True))
+        assert [f.index for f in behind] == list(range(42, 50))
+        assert all(np.array_equal(f.image, frames[f.index]) for f in behind)
+        after = source.read()  # the file's own decoder did not move
+        assert after is not None and after.index == 51 and np.array_equal(after.image, frames[51])
+        assert [f.index for f in source.frames_behind(3, 8, lambda: True)] == [0, 1, 2]
+        asked = iter([True, True, False])
+        assert len(list(source.frames_behind(20, 8, lambda: next(asked)))) == 2  # stops when no longer wanted
+    finally:
+        source.close()
+    dropped = VideoFileSource(h264_file)  # a file whose jumps went the OpenCV way: no second decoder, nothing behind
+    try:
+        assert dropped._seeker is not None and dropped._seeker.wait(10)
+        dropped._drop_seeker()
+        assert list(dropped.frames_behind(50, 8, lambda: True)) == []
+    finally:
+        dropped.close()

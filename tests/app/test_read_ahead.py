@@ -130,12 +130,13 @@ def test_a_paused_reader_decodes_the_frames_behind_the_one_sought_for_a_drag_bac
     source = CountingSource(video_file)
     reader = ReadAhead(source)
     try:
+        assert source._seeker is not None and source._seeker.wait(10)  # (the frames behind need its table)
         reader.set_prepare(lambda image: float(image.mean()))
         assert reader.seek(30).index == 30  # and nothing read after it: the player is paused
         deadline = time.monotonic() + 10
-        while not reader._behind_done and time.monotonic() < deadline:
+        while reader._behind_filled != 30 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert reader._behind_done
+        assert reader._behind_filled == 30
         before = len(source.seeks)
         for index in (29, 25, 22, 28):  # a drag back over the frames decoded behind
             frame = reader.seek(index)
