@@ -141,7 +141,9 @@ class FileSeeker:
     def _open(self, times: list[int] | None) -> None:
         """(its own thread) Open the file and read every packet's time: the table of jumps (or take `times`)."""
         if times is None:
-            lower_this_threads_priority()  # playback comes first; the table only has to be ready by a jump
+            # playback comes first, but not by as much as for the index (15): with two busy loops on the two cores
+            # box.mp4's table took 2.3-2.9 s at 5 and 20.6-22.7 s at 15 (0.6 s without them); jumps are slow till then
+            lower_this_threads_priority(5)
         container = None
         try:
             import av  # here: the app starts without it

@@ -91,9 +91,9 @@ class FrameIndex:
             self._thread.join(timeout=2.0)
 
 
-def lower_this_threads_priority() -> None:
+def lower_this_threads_priority(niceness: int = 15) -> None:
     """Linux schedules threads as tasks: a nice value for this thread alone. Elsewhere, nothing happens."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
     except (AttributeError, OSError):
         pass
