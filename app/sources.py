@@ -154,9 +154,9 @@ class VideoFileSource(FrameSource):
     count says so once (`take_notice`).
 
     Jumps go through a FileSeeker first (PyAV: it decodes only the frames the one asked for needs, 2-3x faster on
-    H.264 with B-frames), on files whose timestamps allow it; its answer is checked against the same fingerprints,
-    and one wrong answer (or a file PyAV cannot open) sends every later jump on that file the OpenCV way. After a jump
-    the frames that follow come from whichever decoder made it.
+    H.264 with B-frames) once it has made its table of the file; its answer is checked against the same
+    fingerprints, and one wrong answer (or a file PyAV cannot read) sends every later jump on that file the OpenCV
+    way. After a jump the frames that follow come from whichever decoder made it.
     """
 
     kind = "video"
