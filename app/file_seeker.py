@@ -5,13 +5,13 @@ FFmpeg can leave out the frames that no other frame refers to (the B-frames of m
 clip's frames) as long as they come before the one asked for. Measured on assets/demo/box-720p.mp4 (keyframes a
 second apart), 30 random jumps, same run: OpenCV 75 ms median, PyAV with one thread 42 ms, PyAV leaving out
 unreferenced frames 28 ms; with two frame threads 41 ms (threads wait for each other on a chain of references).
-(/work/scratch/seek/exp.py in the session notes; `--benchmark-seeks` measures the app's whole answer.)
+(`python scripts/seek_costs.py CLIP` measures it; `run_app.py --benchmark-seeks N` the app's whole answer.)
 
 That needs to know, for every packet, where its picture is shown. Most files say so in their packets' presentation
 times. Some do not: box.mp4's packets carry decode-order times only (pts == dts, with B-frames), and FFmpeg hands
 its frames out, in the order they are shown, each with its own packet's time, which goes back and forth. For such a
 file one decoding pass (no conversion) records the order in which the packets' pictures are shown: box.mp4's jumps
-(keyframes 250 frames apart) went from ~200 ms to ~80 ms. `usable` says whether the table could be made (every
+(keyframes 250 frames apart) went from ~200 ms to 80-110 ms. `usable` says whether the table could be made (every
 frame's time distinct); the video source also checks every answer against the frame's fingerprint and stops using
 the seeker on a file where one is wrong. Frames come as OpenCV decodes them (BGR24 through the same FFmpeg
 conversion; equal on the demo clips, vtest.avi and cup.mp4, checked in tests/app/test_file_seeker.py).
