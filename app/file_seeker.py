@@ -14,7 +14,8 @@ file one decoding pass (no conversion) records the order in which the packets' p
 (keyframes 250 frames apart) went from ~200 ms to 80-110 ms. `usable` says whether the table could be made (every
 frame's time distinct); the video source also checks every answer against the frame's fingerprint and stops using
 the seeker on a file where one is wrong. Frames come as OpenCV decodes them (BGR24 through the same FFmpeg
-conversion; equal on the demo clips, vtest.avi and cup.mp4, checked in tests/app/test_file_seeker.py).
+conversion): equal on both demo clips, vtest.avi and cup.mp4 (scripts/seek_costs.py); tests/app/test_file_seeker.py
+checks an x264 clip with B-frames, box.mp4 and a cut MJPG file.
 
 After a jump, `read` goes on from the frame after it (the decoder is there already), so playback after a jump needs
 no second seek. The table comes from reading every packet of the file once (the whole file's bytes: milliseconds for
