@@ -17,6 +17,12 @@ the seeker on a file where one is wrong. Frames come as OpenCV decodes them (BGR
 conversion): equal on both demo clips, vtest.avi and cup.mp4 (scripts/seek_costs.py); tests/app/test_file_seeker.py
 checks an x264 clip with B-frames, box.mp4 and a cut MJPG file.
 
+Where keyframes are far apart (more than LONG_GOP_FRAMES: box.mp4's are 250 frames apart) even that decodes about
+half the frames before the target (133 for box.mp4's frame 249, ~180 ms under load), so the same low-priority
+thread then decodes the file once more and keeps its frames as the decoder made them (YUV 4:2:0, half the bytes of
+BGR, up to CACHE_BYTES: all of box.mp4 in 210 MB); a jump to one of them is a colour conversion (1.5 ms), through
+the same FFmpeg conversion, so the pixels are the same.
+
 After a jump, `read` goes on from the frame after it (the decoder is there already), so playback after a jump needs
 no second seek. The table comes from reading every packet of the file once (the whole file's bytes: milliseconds for
 the demo clips, longer for a film; plus the decoding pass where needed), so a thread of its own builds it at low
@@ -39,20 +45,44 @@ if TYPE_CHECKING:
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
+LONG_GOP_FRAMES = 90  # frames per keyframe beyond which the decoded frames are kept (3 s at 30 frames/s)
+CACHE_BYTES = 256 * 2**20  # ... up to this many bytes of them (box.mp4: 455 frames of 460,800 bytes)
+
+
+class _Kept:
+    """A decoded frame as the decoder made it (YUV 4:2:0 planes and their colour tags)."""
+
+    __slots__ = ("planes", "colorspace", "color_range")
+
+    def __init__(self, frame: VideoFrame) -> None:
+        self.planes = frame.to_ndarray()
+        self.colorspace, self.color_range = frame.colorspace, frame.color_range
+
+    def bgr(self) -> np.ndarray:
+        from av import VideoFrame
+
+        frame = VideoFrame.from_ndarray(self.planes, format="yuv420p")
+        frame.colorspace, frame.color_range = self.colorspace, self.color_range
+        return frame.to_ndarray(format="bgr24")
+
 
 class FileSeeker:
     """Exact jumps in `path` by presentation timestamp, once `ready` and where `usable`. Never raises on opening: a
     file PyAV cannot read is simply not `usable`. `seek` and `read` raise av.FFmpegError on a packet PyAV refuses."""
 
-    def __init__(self, path: str | Path, times: list[int] | None = None) -> None:
-        """`times`: the table of another seeker of the same file (see `twin`), opened now instead of read again."""
+    def __init__(self, path: str | Path, times: list[int] | None = None, kept: dict[int, _Kept] | None = None) -> None:
+        """`times`, `kept`: the table and the kept frames of another seeker of the same file (see `twin`), opened
+        now instead of read again."""
         self.path = Path(path)
         self._container: InputContainer | None = None
         self._stream: VideoStream | None = None
         self._times: list[int] = []  # frame index -> the time of the packet that holds it
         self._shown: dict[int, int] = {}  # packet time -> the index of its frame
         self._usable = False
+        self._keyframes = 0  # keyframe packets (counted by the table's scan)
         self._frames: Iterator[VideoFrame] | None = None  # the decoder's frames from the last jump on
+        self._kept: dict[int, _Kept] = {} if kept is None else kept  # frame index -> the frame kept (long GOPs)
+        self._next_kept: int | None = None  # reading goes on from the kept frames, at this index
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._open, args=(times,), name=f"seeker-{self.path.name}", daemon=True)
@@ -66,7 +96,7 @@ class FileSeeker:
         this one is not usable."""
         if not self.usable:
             return None
-        twin = FileSeeker(self.path, self._times)
+        twin = FileSeeker(self.path, self._times, self._kept)
         return twin if twin.usable else None
 
     @property
@@ -80,23 +110,36 @@ class FileSeeker:
         return self._ready.is_set() and self._usable
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Until `ready` (the table made)."""
         return self._ready.wait(timeout)
+
+    def wait_kept(self, timeout: float | None = None) -> bool:
+        """Until the frames to keep are kept too (at once where none are)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return self._ready.is_set() and not self._thread.is_alive()
 
     @property
     def frame_count(self) -> int:
         return len(self._times) if self.ready else 0
 
+    @property
+    def kept(self) -> int:
+        """How many decoded frames are kept (files with keyframes far apart)."""
+        return len(self._kept)
+
     def seek(self, index: int) -> np.ndarray | None:
         """Frame `index` as (H, W, 3) uint8 BGR; None when not usable (yet) or the file has no such frame."""
         if not self.usable or not 0 <= index < len(self._times):
             return None
-        assert self._container is not None and self._stream is not None
-        self._container.seek(self._times[index], stream=self._stream, backward=True, any_frame=False)
-        self._frames = self._decoded_from(index)
+        self._frames, self._next_kept = None, index
         return self.read()
 
     def read(self) -> np.ndarray | None:
         """The frame after the last one handed out (BGR), None at the end of the file or before any jump."""
+        kept = self._take_kept()
+        if kept is not None:
+            return kept.bgr()
         if self._frames is None:
             return None
         frame = next(self._frames, None)
@@ -108,7 +151,9 @@ class FileSeeker:
     def skip(self, count: int) -> int:
         """Pass over up to `count` frames without converting them; how many were there."""
         passed = 0
-        while passed < count and self._frames is not None and next(self._frames, None) is not None:
+        while passed < count:
+            if self._take_kept() is None and (self._frames is None or next(self._frames, None) is None):
+                break
             passed += 1
         return passed
 
@@ -121,6 +166,22 @@ class FileSeeker:
             self._container.close()
 
     # -- inside ---------------------------------------------------------------------------------------------------
+    def _take_kept(self) -> _Kept | None:
+        """The next frame from those kept, if reading is among them; else the decoder is put where they end."""
+        index = self._next_kept
+        if index is None:
+            return None
+        kept = self._kept.get(index)
+        if kept is not None:
+            self._next_kept = index + 1
+            return kept
+        self._next_kept = None
+        if index < len(self._times):
+            assert self._container is not None and self._stream is not None
+            self._container.seek(self._times[index], stream=self._stream, backward=True, any_frame=False)
+            self._frames = self._decoded_from(index)
+        return None
+
     def _decoded_from(self, index: int) -> Iterator[VideoFrame]:
         """Frames in the order they are shown from frame `index` on (the container is at a keyframe before it).
         Packets shown before it are decoded only when another frame refers to them."""
@@ -146,6 +207,7 @@ class FileSeeker:
             # box.mp4's table took 2.3-2.9 s at 5 and 20.6-22.7 s at 15 (0.6 s without them); jumps are slow till then
             lower_this_threads_priority(5)
         container = None
+        kept_too = False  # keep the decoded frames as well (keyframes far apart)
         try:
             import av  # here: the app starts without it
 
@@ -154,6 +216,7 @@ class FileSeeker:
             stream.codec_context.thread_count = 1  # the fastest jump (see above); frames are decoded one at a time
             if times is None:
                 times = self._frame_times(container, stream)
+                kept_too = len(times) > LONG_GOP_FRAMES * max(self._keyframes, 1)
             self._usable = bool(times) and len(set(times)) == len(times)
             self._shown = {time: index for index, time in enumerate(times)}
             self._container, self._stream, self._times = container, stream, times
@@ -163,6 +226,29 @@ class FileSeeker:
                 container.close()
         finally:
             self._ready.set()
+        if kept_too and self._usable:
+            self._keep_frames()
+
+    def _keep_frames(self) -> None:
+        """(its own thread, after the table) Decode the file once more and keep its frames, up to CACHE_BYTES."""
+        import av
+
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.codec_context.thread_count = 1
+                used = 0
+                for index, frame in enumerate(container.decode(stream)):
+                    self._check_stop()
+                    if frame.format.name != "yuv420p" or index >= len(self._times) or frame.pts != self._times[index]:
+                        return  # another layout, or not the order of the table: jumps decode as usual
+                    kept = _Kept(frame)
+                    used += kept.planes.nbytes
+                    if used > CACHE_BYTES:
+                        return
+                    self._kept[index] = kept
+        except Exception:  # noqa: BLE001 (kept frames are a convenience: jumps decode as usual)
+            return
 
     def _frame_times(self, container: InputContainer, stream: VideoStream) -> list[int]:
         """Each frame's packet time, in the order the frames are shown: from the packets alone when their times are
@@ -174,6 +260,7 @@ class FileSeeker:
             if packet.pts is not None:
                 times.append(packet.pts)
                 reordered = reordered or (packet.dts is not None and packet.dts != packet.pts)
+                self._keyframes += packet.is_keyframe
         container.seek(0, stream=stream)
         if reordered or not stream.codec_context.has_b_frames:
             return sorted(times)

@@ -42,8 +42,8 @@ def main() -> int:
         return capture.read()[1]
 
     seeker = FileSeeker(args.video)
-    seeker.wait(60)
-    print(f"{args.video.name}: {len(frames)} frames; FileSeeker usable: {seeker.usable}")
+    seeker.wait_kept(120)
+    print(f"{args.video.name}: {len(frames)} frames; FileSeeker usable: {seeker.usable}, frames kept: {seeker.kept}")
     for name, jump in (("OpenCV", opencv), ("FileSeeker", seeker.seek)):
         if name == "FileSeeker" and not seeker.usable:
             continue

@@ -186,3 +186,59 @@ def test_frames_behind_come_from_a_second_decoder_and_leave_playback_where_it_wa
         assert list(dropped.frames_behind(50, 8, lambda: True)) == []
     finally:
         dropped.close()
+
+
+@pytest.fixture(scope="module")
+def long_gop_file(tmp_path_factory) -> Path:
+    """H.264 with B-frames and one keyframe in 120 frames (more than LONG_GOP_FRAMES): its frames are kept."""
+    path = tmp_path_factory.mktemp("long") / "one-keyframe.mp4"
+    rng = np.random.default_rng(1)
+    background = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    with VideoWriter(path, 25.0, (96, 64)) as writer:
+        writer._stream.codec_context.gop_size = 300  # type: ignore[union-attr]
+        for index in range(120):
+            image = np.roll(background, index * 3, axis=1).copy()
+            cv2.putText(image, str(index), (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+            writer.write(image)
+    return path
+
+
+def test_keyframes_far_apart_keep_the_decoded_frames_and_jumps_take_them(long_gop_file, h264_file):
+    keyframes, _ = _packet_kinds(long_gop_file)
+    assert keyframes == 1
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(long_gop_file)]
+    seeker = FileSeeker(long_gop_file)
+    try:
+        assert seeker.wait_kept(30) and seeker.kept == len(frames) == 120
+        seeker._container = None  # every jump now has to come from the frames kept (the decoder is gone)
+        for index in [119, 0, 64, 63, 7] + random.Random(3).sample(range(120), 8):
+            assert np.array_equal(seeker.seek(index), frames[index]), f"jump to {index}"
+            if index + 1 < 120:
+                assert np.array_equal(seeker.read(), frames[index + 1]), f"the frame after {index}"
+        assert seeker.seek(117) is not None and seeker.skip(5) == 2 and seeker.read() is None  # the end
+    finally:
+        seeker.close()
+    short = FileSeeker(h264_file)  # keyframes 12 frames apart: nothing kept
+    try:
+        assert short.wait_kept(30) and short.usable and short.kept == 0
+    finally:
+        short.close()
+
+
+def test_reading_on_past_the_frames_kept_goes_on_with_the_decoder(long_gop_file, monkeypatch):
+    import app.file_seeker
+
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(long_gop_file)]
+    per_frame = 96 * 64 * 3 // 2  # YUV 4:2:0
+    monkeypatch.setattr(app.file_seeker, "CACHE_BYTES", 50 * per_frame)  # room for the first 50
+    seeker = FileSeeker(long_gop_file)
+    try:
+        assert seeker.wait_kept(30) and seeker.kept == 50
+        assert np.array_equal(seeker.seek(45), frames[45])
+        for index in range(46, 70):  # across the end of the frames kept
+            assert np.array_equal(seeker.read(), frames[index]), f"frame {index}"
+        assert np.array_equal(seeker.seek(48), frames[48]) and seeker.skip(10) == 10
+        assert np.array_equal(seeker.read(), frames[59])
+        assert np.array_equal(seeker.seek(90), frames[90])  # not kept: decoded
+    finally:
+        seeker.close()
