@@ -40,7 +40,7 @@ from app.sources import Frame, FrameSource
 Prepare = Callable[[np.ndarray], object]
 
 _END = object()  # the end of the file was reached
-RECENT_BYTES = 160 * 2**20  # decoded frames kept for seeks to take again: ~58 frames of 720p, 6 of 4K
+RECENT_BYTES = 96 * 2**20  # frames kept for seeks to take again, with what was prepared: ~28 of 720p, 60 of 640x480
 RECENT_AT_LEAST = 4  # ... but never fewer than this many, whatever their size
 BEHIND = 8  # frames before the one sought that a paused reader decodes for a drag back (the benchmark's 1-8)
 PAUSED_AFTER = 0.2  # seconds after a seek without a read: the player is paused (playback reads every 0.1 s at 10 fps)
@@ -195,7 +195,7 @@ class ReadAhead:
         known = self._recalled(sought)
         if frames_behind is None or known is None:
             return
-        if known.image.nbytes * (BEHIND + RECENT_AT_LEAST) > RECENT_BYTES:
+        if _bytes_of(known) * (BEHIND + RECENT_AT_LEAST) > RECENT_BYTES:
             return  # frames so large that those behind would push out the one on screen
 
         def wanted() -> bool:
@@ -230,12 +230,12 @@ class ReadAhead:
         with self._memory:
             old = self._recent.pop(frame.index, None)
             if old is not None:
-                self._recent_bytes -= old.image.nbytes
+                self._recent_bytes -= _bytes_of(old)
             self._recent[frame.index] = frame
-            self._recent_bytes += frame.image.nbytes
+            self._recent_bytes += _bytes_of(frame)
             while self._recent_bytes > RECENT_BYTES and len(self._recent) > RECENT_AT_LEAST:
                 _, dropped = self._recent.popitem(last=False)
-                self._recent_bytes -= dropped.image.nbytes
+                self._recent_bytes -= _bytes_of(dropped)
 
     def _recalled(self, index: int) -> Frame | None:
         with self._memory:
@@ -269,3 +269,13 @@ class ReadAhead:
         if prepare is None:
             return frame
         return replace(frame, prepared=prepare(frame.image), prepared_with=generation)
+
+
+def _bytes_of(frame: Frame) -> int:
+    """The frame's picture and the arrays its preparation added (at 720p the views' copy and the model's input add a
+    quarter to the picture's 2.7 MB)."""
+    total = frame.image.nbytes
+    for value in getattr(frame.prepared, "__dict__", {}).values():
+        if isinstance(value, np.ndarray) and value is not frame.image:
+            total += value.nbytes
+    return total
