@@ -12,10 +12,11 @@ times. Some do not: box.mp4's packets carry decode-order times only (pts == dts,
 its frames out, in the order they are shown, each with its own packet's time, which goes back and forth. For such a
 file one decoding pass (no conversion) records the order in which the packets' pictures are shown: box.mp4's jumps
 (keyframes 250 frames apart) went from ~200 ms to 80-110 ms. `usable` says whether the table could be made (every
-frame's time distinct); the video source also checks every answer against the frame's fingerprint and stops using
-the seeker on a file where one is wrong. Frames come as OpenCV decodes them (BGR24 through the same FFmpeg
-conversion): equal on both demo clips, vtest.avi and cup.mp4 (scripts/seek_costs.py); tests/app/test_file_seeker.py
-checks an x264 clip with B-frames, box.mp4 and a cut MJPG file.
+frame's time distinct) and PyAV gives the first frame OpenCV's pixels (same FFmpeg conversion only when both wheels
+carry the same FFmpeg: equal on both demo clips, vtest.avi and cup.mp4 with PyAV 18.1 and OpenCV 5.0, whose FFmpeg is
+8.0 in both; with swscale's C path forced, PyAV's pixels differ by up to 3, and then the seeker is simply not used).
+The video source also checks every answer against the frame's fingerprint and stops using the seeker on a file
+where one is wrong. tests/app/test_file_seeker.py checks an x264 clip with B-frames, box.mp4 and a cut MJPG file.
 
 Where keyframes are far apart (more than LONG_GOP_FRAMES: box.mp4's are 250 frames apart) even that decodes about
 half the frames before the target (133 for box.mp4's frame 249, ~180 ms under load), so the same low-priority
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.frame_index import lower_this_threads_priority
+from engine.video import VideoReader
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -217,6 +219,7 @@ class FileSeeker:
             if times is None:
                 times = self._frame_times(container, stream)
                 kept_too = len(times) > LONG_GOP_FRAMES * max(self._keyframes, 1)
+                times = times if self._converts_as_opencv(container, stream) else []
             self._usable = bool(times) and len(set(times)) == len(times)
             self._shown = {time: index for index, time in enumerate(times)}
             self._container, self._stream, self._times = container, stream, times
@@ -272,6 +275,16 @@ class FileSeeker:
             shown.append(frame.pts)
         container.seek(0, stream=stream)
         return shown
+
+    def _converts_as_opencv(self, container: InputContainer, stream: VideoStream) -> bool:
+        """Whether PyAV gives the first frame the pixels OpenCV gives it. They share FFmpeg's conversion only when both
+        wheels carry the same FFmpeg (here both 8.0): its C path differs from its SIMD one by up to 3, so another
+        build could give other pixels, and jumps made before the index is ready are not checked by fingerprint."""
+        first = next(container.decode(stream), None)
+        container.seek(0, stream=stream)
+        with VideoReader(self.path) as reader:
+            expected = reader.read_bgr()
+        return first is not None and expected is not None and np.array_equal(first.to_ndarray(format="bgr24"), expected)
 
     def _check_stop(self) -> None:
         if self._stop.is_set():

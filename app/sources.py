@@ -173,6 +173,7 @@ class VideoFileSource(FrameSource):
         self._next = 0  # index of the frame the next read() returns
         self._landed: np.ndarray | None = None  # decoded by a container seek (to check where), not handed out yet
         self.seek_mismatches = 0  # container seeks that landed on the wrong frame (then corrected)
+        self.seeker_mismatches = 0  # answers of the seeker that were another frame (the first one drops it)
         self._index = FrameIndex(self.path) if verify_seeks else None
         self._noticed = False  # the file's truncation has been told
         self._seeker: FileSeeker | None = FileSeeker(self.path)  # reads the file's times in its own thread
@@ -286,7 +287,7 @@ class VideoFileSource(FrameSource):
             return False
         key = None if self._index is None else self._index.key(index)
         if key is not None and thumbnail_key(bgr) != key:  # the file's times mislead: the OpenCV way from now on
-            self.seek_mismatches += 1
+            self.seeker_mismatches += 1
             self._drop_seeker()
             return False
         self._landed, self._next, self._from_seeker = bgr, index, True

@@ -44,6 +44,17 @@ def decode_all(path: Path) -> list[np.ndarray]:
     return frames
 
 
+def needs_pyav_as_opencv(path: Path) -> None:
+    """Skip unless PyAV converts `path`'s first frame to the same pixels as OpenCV: only then are the source's jumps
+    PyAV's (app.file_seeker), which holds when both wheels carry the same FFmpeg (tests/app/test_file_seeker.py)."""
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(container.streams.video[0])).to_ndarray(format="bgr24")
+    if not np.array_equal(frame, cv2.cvtColor(decode_all(path)[0], cv2.COLOR_RGB2BGR)):
+        pytest.skip("PyAV converts colours otherwise than OpenCV here (another FFmpeg): jumps go the OpenCV way")
+
+
 @pytest.fixture(scope="session")
 def video_file(tmp_path_factory) -> Path:
     """40 frames, MPEG-4 part 2 (with predicted frames, so seeking is real work)."""

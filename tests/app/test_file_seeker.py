@@ -1,5 +1,11 @@
-"""FileSeeker (PyAV jumps that decode only what the frame asked for needs) on real files: exact against OpenCV's
-sequential decode, refused where the file's timestamps cannot be used, and never trusted blindly by the source."""
+"""FileSeeker (PyAV jumps that decode only what the frame asked for needs) on real files: exact against a sequential
+decode, and never trusted blindly by the source.
+
+The seeker's own tests compare with PyAV's sequential decode. The source's compare with OpenCV's (the app's definition
+of frame K); that the source's jumps are the seeker's also needs PyAV to convert colours as OpenCV does, which holds
+when both wheels carry the same FFmpeg (they do here: libavutil 60.26) but not across versions (swscale's C path
+differs from its SIMD one by up to 3): where it does not hold, those checks are skipped, and the source must still
+give OpenCV's frames (it does: the fingerprints send its jumps the OpenCV way)."""
 
 from __future__ import annotations
 
@@ -13,22 +19,39 @@ import pytest
 from app.file_seeker import FileSeeker
 from app.sources import VideoFileSource
 from engine.video import VideoWriter
-from tests.app.conftest import decode_all
+from tests.app.conftest import decode_all, needs_pyav_as_opencv
+
+
+def _x264_clip(path: Path, frames: int, gop: int, seed: int) -> Path:
+    """H.264 with B-frames (x264's defaults) and a keyframe every `gop` frames: a noise picture that moves, numbered."""
+    background = np.random.default_rng(seed).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    with VideoWriter(path, 25.0, (96, 64)) as writer:
+        writer._stream.codec_context.gop_size = gop  # type: ignore[union-attr]
+        for index in range(frames):
+            image = np.roll(background, index * (2 + seed), axis=1).copy()
+            cv2.putText(image, str(index), (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+            writer.write(image)
+    return path
 
 
 @pytest.fixture(scope="module")
 def h264_file(tmp_path_factory) -> Path:
-    """H.264 with B-frames (x264's defaults) and keyframes 12 frames apart: the jumps skip real work."""
-    path = tmp_path_factory.mktemp("h264") / "b-frames.mp4"
-    rng = np.random.default_rng(0)
-    background = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
-    with VideoWriter(path, 25.0, (96, 64)) as writer:
-        writer._stream.codec_context.gop_size = 12  # type: ignore[union-attr]
-        for index in range(60):
-            image = np.roll(background, index * 2, axis=1).copy()
-            cv2.putText(image, str(index), (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
-            writer.write(image)
-    return path
+    """Keyframes 12 frames apart: the jumps skip real work."""
+    return _x264_clip(tmp_path_factory.mktemp("h264") / "b-frames.mp4", 60, gop=12, seed=0)
+
+
+@pytest.fixture(scope="module")
+def long_gop_file(tmp_path_factory) -> Path:
+    """One keyframe in 120 frames (more than LONG_GOP_FRAMES): its frames are kept."""
+    return _x264_clip(tmp_path_factory.mktemp("long") / "one-keyframe.mp4", 120, gop=300, seed=1)
+
+
+def _pyav_frames(path: Path) -> list[np.ndarray]:
+    """PyAV's sequential decode, BGR: what the seeker's jumps must give."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(container.streams.video[0])]
 
 
 def _packet_kinds(path: Path) -> tuple[int, bool]:
@@ -46,7 +69,8 @@ def test_the_clip_is_what_the_tests_need(h264_file):
 
 
 def test_jumps_give_exactly_the_sequential_frames_and_reading_goes_on(h264_file):
-    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(h264_file)]
+    needs_pyav_as_opencv(h264_file)
+    frames = _pyav_frames(h264_file)
     seeker = FileSeeker(h264_file)
     try:
         assert seeker.wait(10)
@@ -67,9 +91,10 @@ def test_decode_order_timestamps_are_put_in_order_by_a_decoding_pass(data_root):
     """box.mp4's packets carry decode-order times (pts == dts on a file with B-frames, keyframes 250 frames apart):
     the table comes from decoding once, and jumps are still exact, the frames after them too."""
     path = data_root / "videos" / "box.mp4"
+    needs_pyav_as_opencv(path)
     _, reordered = _packet_kinds(path)
     assert not reordered
-    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(path)]
+    frames = _pyav_frames(path)
     seeker = FileSeeker(path)
     try:
         assert seeker.wait(30) and seeker.usable and seeker.frame_count == len(frames) == 455
@@ -83,6 +108,7 @@ def test_decode_order_timestamps_are_put_in_order_by_a_decoding_pass(data_root):
 
 
 def test_the_source_jumps_through_the_seeker_and_plays_on_from_there(h264_file):
+    needs_pyav_as_opencv(h264_file)
     frames = decode_all(h264_file)
     source = VideoFileSource(h264_file)
     try:
@@ -95,7 +121,7 @@ def test_the_source_jumps_through_the_seeker_and_plays_on_from_there(h264_file):
         for index in range(23, 27):
             after = source.read()
             assert after is not None and after.index == index and np.array_equal(after.image, frames[index])
-        assert source.seek_mismatches == 0
+        assert source.seek_mismatches == source.seeker_mismatches == 0
     finally:
         source.close()
 
@@ -108,6 +134,7 @@ class _WrongSeeker(FileSeeker):
 
 
 def test_a_wrong_answer_is_caught_by_the_fingerprints_and_the_file_goes_the_opencv_way(h264_file, monkeypatch):
+    needs_pyav_as_opencv(h264_file)
     import app.sources
 
     monkeypatch.setattr(app.sources, "FileSeeker", _WrongSeeker)
@@ -118,7 +145,7 @@ def test_a_wrong_answer_is_caught_by_the_fingerprints_and_the_file_goes_the_open
         assert source._seeker is not None and source._seeker.wait(10)
         for index in [45, 7, 30]:
             assert np.array_equal(source.seek(index).image, frames[index]), f"jump to {index}"
-        assert source.seek_mismatches == 1  # the first jump; after it the seeker is not asked again
+        assert source.seeker_mismatches == 1  # the first jump; after it the seeker is not asked again
         assert source._seeker is None and not source._from_seeker
         after = source.read()
         assert after is not None and np.array_equal(after.image, frames[31])
@@ -133,6 +160,7 @@ def test_where_pyav_refuses_a_damaged_packet_opencv_takes_over_at_the_same_frame
     whole = write_video(tmp_path / "whole.avi", 40, fourcc="MJPG")
     cut = tmp_path / "half.avi"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    needs_pyav_as_opencv(cut)
     frames = decode_all(cut)
     source = VideoFileSource(cut)
     try:
@@ -164,6 +192,7 @@ def test_a_file_pyav_cannot_open_is_not_usable_and_a_closed_seeker_stops(tmp_pat
 
 
 def test_frames_behind_come_from_a_second_decoder_and_leave_playback_where_it_was(h264_file):
+    needs_pyav_as_opencv(h264_file)
     frames = decode_all(h264_file)
     source = VideoFileSource(h264_file)
     try:
@@ -188,25 +217,11 @@ def test_frames_behind_come_from_a_second_decoder_and_leave_playback_where_it_wa
         dropped.close()
 
 
-@pytest.fixture(scope="module")
-def long_gop_file(tmp_path_factory) -> Path:
-    """H.264 with B-frames and one keyframe in 120 frames (more than LONG_GOP_FRAMES): its frames are kept."""
-    path = tmp_path_factory.mktemp("long") / "one-keyframe.mp4"
-    rng = np.random.default_rng(1)
-    background = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
-    with VideoWriter(path, 25.0, (96, 64)) as writer:
-        writer._stream.codec_context.gop_size = 300  # type: ignore[union-attr]
-        for index in range(120):
-            image = np.roll(background, index * 3, axis=1).copy()
-            cv2.putText(image, str(index), (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
-            writer.write(image)
-    return path
-
-
 def test_keyframes_far_apart_keep_the_decoded_frames_and_jumps_take_them(long_gop_file, h264_file):
+    needs_pyav_as_opencv(long_gop_file)
     keyframes, _ = _packet_kinds(long_gop_file)
     assert keyframes == 1
-    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(long_gop_file)]
+    frames = _pyav_frames(long_gop_file)
     seeker = FileSeeker(long_gop_file)
     try:
         assert seeker.wait_kept(30) and seeker.kept == len(frames) == 120
@@ -226,9 +241,10 @@ def test_keyframes_far_apart_keep_the_decoded_frames_and_jumps_take_them(long_go
 
 
 def test_reading_on_past_the_frames_kept_goes_on_with_the_decoder(long_gop_file, monkeypatch):
+    needs_pyav_as_opencv(long_gop_file)
     import app.file_seeker
 
-    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in decode_all(long_gop_file)]
+    frames = _pyav_frames(long_gop_file)
     per_frame = 96 * 64 * 3 // 2  # YUV 4:2:0
     monkeypatch.setattr(app.file_seeker, "CACHE_BYTES", 50 * per_frame)  # room for the first 50
     seeker = FileSeeker(long_gop_file)
@@ -242,3 +258,17 @@ def test_reading_on_past_the_frames_kept_goes_on_with_the_decoder(long_gop_file,
         assert np.array_equal(seeker.seek(90), frames[90])  # not kept: decoded
     finally:
         seeker.close()
+
+
+def test_a_file_whose_colours_pyav_converts_otherwise_jumps_the_opencv_way(h264_file, monkeypatch):
+    """Where PyAV's pixels are not OpenCV's (another FFmpeg build), the seeker is not used, and jumps stay exact."""
+    monkeypatch.setattr(FileSeeker, "_converts_as_opencv", lambda self, container, stream: False)
+    frames = decode_all(h264_file)
+    source = VideoFileSource(h264_file)
+    try:
+        assert source._seeker is not None and source._seeker.wait(10) and not source._seeker.usable
+        for index in [50, 3, 41]:
+            assert np.array_equal(source.seek(index).image, frames[index]), f"jump to {index}"
+        assert source._seeker is None and not source._from_seeker
+    finally:
+        source.close()

@@ -8,6 +8,7 @@ import numpy as np
 
 from app.read_ahead import ReadAhead
 from app.sources import VideoFileSource
+from tests.app.conftest import needs_pyav_as_opencv
 
 
 def test_sequential_frames_are_the_files_own(video_file, video_frames) -> None:
@@ -127,6 +128,7 @@ def test_a_frame_counts_as_captured_when_it_is_taken_not_when_it_was_decoded_ahe
 def test_a_paused_reader_decodes_the_frames_behind_the_one_sought_for_a_drag_back(video_file, video_frames) -> None:
     import time
 
+    needs_pyav_as_opencv(video_file)  # the frames behind come from a second PyAV decoder
     source = CountingSource(video_file)
     reader = ReadAhead(source)
     try:
