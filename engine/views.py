@@ -39,7 +39,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MARGIN = 6  # pixels between text and the picture's edge
 _MIN_TEXT_TILE = (80, 40)  # (width, height) below which text would cover the picture rather than name it
 _LEGIBLE_SCALE = 0.4  # the smallest font scale a line is shrunk to before the caption breaks into lines
-_SMALLEST_SCALE = 0.3  # below it a line runs off the picture's edge rather than shrink further
+_SMALLEST_SCALE = 0.3  # below it a line is broken between words (a word too long cut) rather than shrunk
 _OUTLINE_OFFSETS = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy)
 
 
@@ -138,7 +138,8 @@ def draw_box(
 
 def draw_text(image: np.ndarray, text: str, *, bottom: bool = False) -> None:
     """One line of light text with a dark outline in place, top-left (or bottom-left), sized to the picture's width
-    and shrunk to fit it; nothing on pictures too small for legible text."""
+    and shrunk to fit it (wrapped, then cut, where even the smallest size does not fit); nothing on pictures too
+    small for legible text."""
     _draw_lines(image, [text], bottom=bottom)
 
 
@@ -155,10 +156,10 @@ def _draw_lines(image: np.ndarray, lines: list[str], *, bottom: bool) -> None:
     height, width = image.shape[:2]
     if width < _MIN_TEXT_TILE[0] or height < _MIN_TEXT_TILE[1]:
         return
-    lines = [_ascii(line) for line in lines]
-    font_scale = max(_font_scale(width, lines), _SMALLEST_SCALE)
+    font_scale, lines = _fitted(width, [_ascii(line) for line in lines])
     (_, line_height), baseline = cv2.getTextSize("Ag", _FONT, font_scale, 1)
-    step = line_height + baseline + 4  # a gap between lines, outlines included
+    step = line_height + baseline + 6  # a gap between lines: outlines and anti-aliasing included, rows to spare
+    lines = lines[: max((height - 2 * _MARGIN) // step, 1)]  # never more lines than the picture holds
     if bottom:
         first = height - _MARGIN - baseline - step * (len(lines) - 1)
     else:
@@ -172,11 +173,67 @@ def _draw_lines(image: np.ndarray, lines: list[str], *, bottom: bool) -> None:
         cv2.putText(image, line, (x, y), _FONT, font_scale, (245, 245, 245), 1, cv2.LINE_AA)
 
 
+def _room(width: int) -> int:
+    """The pixels a line may take: the margins and the one-pixel outline on each side left out."""
+    return width - 2 * _MARGIN - 2
+
+
+def _text_width(line: str, font_scale: float) -> int:
+    return int(cv2.getTextSize(line, _FONT, font_scale, 1)[0][0])
+
+
 def _font_scale(width: int, lines: list[str]) -> float:
-    """The scale for the picture's width (width / 800, within 0.4..1.2), smaller where the longest line needs it."""
-    preferred = min(max(width / 800.0, 0.4), 1.2)
-    widest = max(cv2.getTextSize(_ascii(line), _FONT, 1.0, 1)[0][0] for line in lines)
-    return min(preferred, (width - 2 * _MARGIN - 2) / max(widest, 1))
+    """The scale for the picture's width (width / 800, within 0.4..1.2), smaller where the longest line needs it.
+
+    Measured at each candidate scale, not extrapolated from one: OpenCV 5 draws Hershey text at whole-pixel
+    heights, so a line's width grows in steps with the scale (at 0.36 a line is as wide as at 0.38), and a scale
+    computed by proportion can still run past the edge."""
+    room = _room(width)
+    scale = min(max(width / 800.0, 0.4), 1.2)
+    widest = max(lines, key=lambda line: _text_width(line, 1.0))
+    scale = min(scale, room / max(_text_width(widest, 1.0), 1))
+    while scale > 0.05 and _text_width(widest, scale) > room:
+        scale -= 0.01
+    return scale
+
+
+def _fitted(width: int, lines: list[str]) -> tuple[float, list[str]]:
+    """The font scale and the lines to draw: shrunk to fit, but not below the smallest legible scale; a line that
+    still does not fit is broken between words, and a word that alone does not fit is cut with '...'. No line is
+    ever drawn past the picture's right edge."""
+    scale = _font_scale(width, lines)
+    if scale >= _SMALLEST_SCALE:
+        return scale, lines
+    room = _room(width)
+    fitted: list[str] = []
+    for line in lines:
+        fitted.extend(_wrapped(line, room, _SMALLEST_SCALE))
+    return _SMALLEST_SCALE, fitted
+
+
+def _wrapped(line: str, room: int, scale: float) -> list[str]:
+    """`line` broken between words into lines no wider than `room` at `scale`."""
+    wrapped: list[str] = []
+    current = ""
+    for word in line.split():
+        candidate = f"{current} {word}" if current else word
+        if _text_width(candidate, scale) <= room:
+            current = candidate
+            continue
+        if current:
+            wrapped.append(current)
+        current = word if _text_width(word, scale) <= room else _cut(word, room, scale)
+    if current:
+        wrapped.append(current)
+    return wrapped
+
+
+def _cut(word: str, room: int, scale: float) -> str:
+    """The longest start of `word` that fits in `room` with '...' after it."""
+    for end in range(len(word) - 1, 0, -1):
+        if _text_width(word[:end] + "...", scale) <= room:
+            return word[:end] + "..."
+    return ""
 
 
 def _ascii(text: str) -> str:

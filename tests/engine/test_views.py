@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
-from engine.views import BOX_COLOUR, LAYOUTS, caption_parts, compose, composed_size, draw_box, draw_caption
+from engine.views import (
+    BOX_COLOUR,
+    LAYOUTS,
+    caption_parts,
+    compose,
+    composed_size,
+    draw_box,
+    draw_caption,
+    draw_text,
+)
 
 HEIGHT, WIDTH = 120, 160
 BOX = (40, 30, 100, 90)  # x0, y0, x1, y1 (x1, y1 exclusive)
@@ -151,6 +160,31 @@ def test_the_caption_takes_one_line_where_it_fits_and_one_per_part_where_not() -
     assert len(text_lines(wide, 128)) == 1 and len(text_lines(narrow, 128)) == 2
     for picture in (wide, narrow):  # along the bottom, never past the right edge
         assert text_lines(picture, 128)[0][0] > 100 and not np.any(picture[:, -3:] != 128)
+
+
+@pytest.mark.parametrize("width", [80, 97, 120, 160, 200, 240, 263, 320, 400, 517, 640, 800, 1280])
+def test_no_text_is_ever_drawn_past_the_right_edge(width: int) -> None:
+    """Any width, any caption: shrunk, else broken between words, else cut. (OpenCV 5 draws text at whole-pixel
+    heights, so widths grow in steps with the font scale: a scale computed by proportion ran past the edge.)"""
+    captions = [
+        ("tabby", "frame 0.500  preserved 0.432  destroyed 0.000"),
+        ("sulphur-crested cockatoo, Kakatoe galerita, Cacatua galerita", "frame 0.031  preserved 0.002"),
+        ("Pneumonoultramicroscopicsilicovolcanoconiosis",),
+    ]
+    for parts in captions:
+        picture = np.full((200, width, 3), 128, np.uint8)
+        draw_caption(picture, parts)
+        assert not np.any(picture[:, -3:] != 128), (width, parts)
+        assert np.any(picture != 128)  # and something was drawn
+    titled = np.full((60, width, 3), 128, np.uint8)
+    draw_text(titled, "Destroyed  \u03a6(X, 1\u2212M) and a title far too long for a small tile")
+    assert not np.any(titled[:, -3:] != 128)
+
+
+def test_a_long_part_is_broken_between_words_when_it_does_not_fit() -> None:
+    picture = np.full((200, 120, 3), 128, np.uint8)
+    draw_caption(picture, ("tabby", "frame 0.500  preserved 0.432  destroyed 0.000"))
+    assert len(text_lines(picture, 128)) >= 3 and not np.any(picture[:, -3:] != 128)
 
 
 def test_the_outline_stays_with_its_text_along_a_long_line() -> None:
