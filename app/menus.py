@@ -233,7 +233,10 @@ def _open_file(window: QMainWindow, state: AppState, handlers: MenuHandlers) -> 
 
 
 def _open_model(window: QMainWindow, state: AppState) -> None:
-    path, _ = QFileDialog.getOpenFileName(window, "Open a masking model", "", "Models (*.safetensors)")
+    # a model file, or the card of an exported model folder (saliency-engine export), which needs no PyTorch
+    path, _ = QFileDialog.getOpenFileName(
+        window, "Open a masking model", "", "Models (*.safetensors *.card.json);;Exported models (*.card.json)"
+    )
     if path:
         state.update(model_path=path)
 

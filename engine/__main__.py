@@ -1,4 +1,4 @@
-"""`python -m engine build|bench|render|steadiness|info` (also installed as `saliency-engine`).
+"""`python -m engine build|export|bench|render|steadiness|info` (also installed as `saliency-engine`).
 
 Every argument is checked before any work (engine/arguments.py): a bad one is one line on stderr and exit status 2,
 before a model loads or an output file is opened. Errors met while working are one line and exit status 1.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli_parser import parse_args, steadiness_settings
-from engine.errors import SaliencyError
+from engine.errors import SaliencyError, missing_extra
 
 if TYPE_CHECKING:
     from engine.api import Explainer
@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(COMMANDS[args.command](args))
     except SaliencyError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        print(f"error: `{args.command}` {extra}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -57,13 +63,10 @@ def _load(args: argparse.Namespace) -> tuple[Masker, BlackBox, str]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from engine.backends import availability, backend_report
-    from engine.explainer import plan_runtime
+    from engine.explainer import plan_runtime, torch_installed
     from engine.paths import bundled_models, cache_dir, data_root, default_model_path
 
-    lines = backend_report()
-    openvino = availability("openvino")
-    lines.insert(-1, f"  {'openvino':<12} {'yes' if openvino.ok else 'no '}  {openvino.reason} (CPU runtime only)")
+    lines = _backend_lines() if torch_installed() else _backend_lines_without_torch()
     plan = plan_runtime("auto")
     if plan.host:  # no NVIDIA GPU: the CPU runtime, which needs no torch once a model is prepared
         lines[-1] = f"auto: {plan.name}, the CPU runtime ({plan.reason})"
@@ -73,6 +76,35 @@ def _info(args: argparse.Namespace) -> int:
     print(f"bundled models: {', '.join(path.stem for path in bundled_models()) or 'none'}")
     print(f"cache: {cache_dir()}")
     print(f"data: {data_root()} ({'present' if data_root().exists() else 'missing; set $SALIENCY_DATA'})")
+    return 0
+
+
+def _backend_lines() -> list[str]:
+    from engine.backends import availability, backend_report
+
+    lines = backend_report()
+    openvino = availability("openvino")
+    lines.insert(-1, f"  {'openvino':<12} {'yes' if openvino.ok else 'no '}  {openvino.reason} (CPU runtime only)")
+    return lines
+
+
+def _backend_lines_without_torch() -> list[str]:
+    """A plain install: what each backend choice needs, from engine.explainer's torch-free checks."""
+    from engine.explainer import backend_availability
+
+    lines = ["backends (a plain install: the CPU runtime; PyTorch is not installed):"]
+    for name, (ok, reason) in backend_availability().items():
+        if name != "auto":
+            lines.append(f"  {name:<12} {'yes' if ok else 'no '}  {reason}")
+    return [*lines, "auto: the CPU runtime"]
+
+
+def _export(args: argparse.Namespace) -> int:
+    from engine.preparing import export_folder
+
+    print(f"exporting {args.model} to {args.out} (ONNX Runtime checks each graph against PyTorch FP32):")
+    card = export_folder(args.model, args.out)
+    print(f"done: open {card.parent} (or {card.name}) in the app, or pass it as --model")
     return 0
 
 
@@ -193,6 +225,7 @@ def _steadiness(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "info": _info,
     "build": _build,
+    "export": _export,
     "bench": _bench,
     "render": _render,
     "steadiness": _steadiness,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 EPILOG = """examples:
   python -m engine info
   python -m engine build assets/models/lite0-default/lite0-default.safetensors --backend all
+  python -m engine export runs/mine/mine.safetensors --out exported/mine
   python -m engine bench --untrained --frames 120 --out out/bench.json
   python -m engine render clip.mp4 -o explained.mp4 --class auto --view grid
   python -m engine steadiness clip.mp4 --frames 300
@@ -54,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ArgumentTypeError as error:
         args.usage.error(str(error))
     return args
+
+
+def _check_export(args: argparse.Namespace) -> None:
+    if args.model.name.endswith(".card.json"):
+        raise ArgumentTypeError(f"argument model: {args.model} is exported already; export its .safetensors file")
 
 
 def build_parser() -> Parser:
@@ -75,6 +81,17 @@ def build_parser() -> Parser:
     build.add_argument("--backend", choices=("auto", "all", *BACKEND_NAMES), default="auto")
     build.add_argument("--out", type=output_folder, default=None, help="folder for the files (default: the user cache)")
     build.set_defaults(check=lambda args: None, usage=build)
+
+    export = commands.add_parser(
+        "export",
+        help="write an exported model folder (ONNX graphs + card) that installs without PyTorch open directly",
+        description="Export a model file to a folder that the app and the CPU runtime open without PyTorch: "
+        "NAME.saliency.onnx and NAME.classifier.onnx (FP32, checked against PyTorch), the weights both read "
+        "(NAME.weights.bin), the card with every file's sha256 (NAME.card.json) and a copy of the model file.",
+    )
+    export.add_argument("model", type=model_file, help="a model file (.safetensors with its card)")
+    export.add_argument("--out", type=output_folder, required=True, help="the folder to write (made if needed)")
+    export.set_defaults(check=_check_export, usage=export)
 
     bench = commands.add_parser("bench", help="masks/s and end-to-end frames/s per backend, table + JSON")
     _model_options(bench)

