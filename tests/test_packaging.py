@@ -68,7 +68,7 @@ def test_the_wheel_holds_every_bundled_model_the_demo_clip_and_the_class_list(bu
         metadata = archive.read(next(name for name in names if name.endswith(".dist-info/METADATA"))).decode()
         entry_points = archive.read(next(name for name in names if name.endswith("entry_points.txt"))).decode()
     for folder in _bundled_model_folders():
-        for suffix in (".safetensors", ".card.json"):
+        for suffix in (".safetensors", ".card.json", ".saliency.onnx", ".classifier.onnx", ".weights.bin"):
             name = f"{ASSETS_PACKAGE}/models/{folder.name}/{folder.name}{suffix}"
             assert name in names, f"{name} is not in the wheel"
             assert sizes[name] == (folder / f"{folder.name}{suffix}").stat().st_size
@@ -132,3 +132,59 @@ def test_an_installed_wheel_finds_its_assets_outside_the_checkout(built: tuple[P
     assert blackbox == "efficientnet_lite0"
     assert models.split(",") == [folder.name for folder in _bundled_model_folders()]
     assert blackboxes.split(",") == ["efficientnet_lite0", "efficientnet_lite2"]  # one model per black box
+
+
+def test_the_plain_install_runs_the_app_without_pytorch(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """`pip install live-saliency` as a user gets it: a fresh environment with the plain lock (no PyTorch) and the
+    wheel. The app explains the demo clip with the bundled model's exported graphs; what needs PyTorch says so in
+    one line, with what to install."""
+    _, wheel = built
+    venv = tmp_path / "plain"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    lock = ROOT / "requirements" / "app.txt"
+    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True, capture_output=True, timeout=900)
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SALIENCY_MODEL")}
+    env |= {"SALIENCY_CACHE": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv / "bin" / command[0]), *command[1:]],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    probe = run("python", "-c", "import importlib.util as u; print(u.find_spec('torch'), u.find_spec('onnx'))")
+    assert probe.stdout.split() == ["None", "None"], probe.stdout + probe.stderr
+    info = run("saliency-engine", "info")
+    assert info.returncode == 0 and "PyTorch is not installed" in info.stdout, info.stdout + info.stderr
+    demo = site_file(venv, ASSETS_PACKAGE, "demo", "box.mp4")
+    shown = run("saliency-app", "--source", str(demo), "--benchmark-frames", "6", "--backend", "onnxruntime")
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    assert "6 explained frames shown" in shown.stdout and "lite0-default (efficientnet_lite0)" in shown.stdout
+    # a model file of the user's without exported graphs: one line, what to install or run
+    bare = elsewhere / "mine.safetensors"
+    bundled = site_file(venv, ASSETS_PACKAGE, "models", "lite0-default", "lite0-default.safetensors")
+    bare.write_bytes(bundled.read_bytes())
+    code = "from engine.api import Explainer\nimport sys\nExplainer(sys.argv[1], 'onnxruntime')"
+    refused = run("python", "-c", code, str(bare))
+    assert refused.returncode != 0 and "saliency-engine export mine.safetensors" in refused.stderr
+    assert "pip install 'live-saliency[train]'" in refused.stderr
+    export = run("saliency-engine", "export", str(bare), "--out", str(elsewhere / "out"))
+    assert export.returncode == 1 and export.stderr.count("\n") == 1, export.stderr
+    assert "needs PyTorch and the training extra" in export.stderr and "[train]" in export.stderr
+    train = run("saliency-train", "train", "--help")
+    assert train.returncode == 1 and "needs PyTorch and the training extra" in train.stderr, train.stderr
+
+
+def site_file(venv: Path, *parts: str) -> Path:
+    """A file of an installed package in `venv`."""
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
+    return site.joinpath(*parts)

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer  # collections.abc.Buffer: Python 3.12
 
 from engine.errors import BackendUnavailableError
 from engine.export.cache import cached_onnx, file_sha256
