@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app import desktop_entry
 from engine.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
 from engine.contract import BACKEND_CHOICES, ClassInfo
 
@@ -24,7 +25,8 @@ EPILOG = """examples:
   python run_app.py                                   webcam 0, else the demo clip
   python run_app.py --source video.mp4 --class tabby  explain 'tabby' in a video
   python run_app.py --source box.mp4 --backend onnxruntime --benchmark-frames 200
-                                                      headless speed measurement, prints frames/s and exits"""
+                                                      headless speed measurement, prints frames/s and exits
+  saliency-app --install-desktop-entry                add the app to the desktop's application menu (this user)"""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         type=model_file,
-        help="masking model file (.safetensors, default: the last one opened, else the bundled one)",
+        help="masking model: a .safetensors file, or an exported model folder (saliency-engine export) or its "
+        ".card.json (default: the last one opened, else the bundled one)",
     )
     parser.add_argument(
         "--backend",
@@ -77,13 +80,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="headless: paused on the video, jump to N random frames and change the fill now and then, one at a "
         "time as a person would, print how long each took to reach the screen, exit",
     )
+    desktop = parser.add_mutually_exclusive_group()
+    desktop.add_argument(
+        "--install-desktop-entry",
+        action="store_true",
+        help="add the app to the desktop's application menu for this user (a launcher that runs this install and "
+        "an icon, under $XDG_DATA_HOME, default ~/.local/share), print where, exit; needs no display",
+    )
+    desktop.add_argument(
+        "--uninstall-desktop-entry",
+        action="store_true",
+        help="remove what --install-desktop-entry wrote (nothing else), print what, exit",
+    )
     args = parser.parse_args(argv)
+    if args.install_desktop_entry or args.uninstall_desktop_entry:
+        _refuse_window_options(parser, args)
     if args.target is not None:
         try:
             args.target = target_class(args.target, _classes(args.model))
         except ArgumentTypeError as error:
             parser.error(str(error))
     return args
+
+
+def _refuse_window_options(parser: Parser, args: argparse.Namespace) -> None:
+    """The desktop-entry flags open no window: an option for the window beside them is a mistake, not ignored."""
+    flag = "--install-desktop-entry" if args.install_desktop_entry else "--uninstall-desktop-entry"
+    given = {
+        "--source": args.source is not None,
+        "--model": args.model is not None,
+        "--backend": args.backend is not None,
+        "--class": args.target is not None,
+        "--no-evidence": args.no_evidence,
+        "--benchmark-frames": args.benchmark_frames > 0,
+        "--benchmark-seeks": args.benchmark_seeks > 0,
+    }
+    others = [option for option, present in given.items() if present]
+    if others:
+        parser.error(f"argument {flag}: not allowed with {', '.join(others)} (it only writes the launcher and exits)")
 
 
 def _source(text: str) -> str:
@@ -118,6 +152,8 @@ def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.install_desktop_entry or args.uninstall_desktop_entry:  # before any window code: no Qt, no display
+        return desktop_entry.run(install_it=args.install_desktop_entry)
     benchmark = args.benchmark_frames > 0 or args.benchmark_seeks > 0
     if benchmark:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a measurement needs no screen
@@ -129,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     from PyQt6.QtCore import QEvent, QSettings
+    from PyQt6.QtGui import QGuiApplication
     from PyQt6.QtWidgets import QApplication
 
     from app import settings
@@ -141,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if benchmark:
         _quiet_offscreen_notices()
     application = QApplication.instance() or QApplication(sys.argv[:1])
-    application.setApplicationName("Live saliency explainer")
+    # The launcher of --install-desktop-entry finds the window by these: the application name is its WM_CLASS on X11,
+    # the desktop file name its app id on Wayland (else "python3"), so docks show the icon and group the window.
+    application.setApplicationName(desktop_entry.APPLICATION_NAME)
+    QGuiApplication.setDesktopFileName(desktop_entry.DESKTOP_ID)
     with tempfile.TemporaryDirectory() as scratch:
         if benchmark:  # default settings, and the user's remembered ones stay untouched
             store = QSettings(os.path.join(scratch, "benchmark.ini"), QSettings.Format.IniFormat)
