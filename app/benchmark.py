@@ -14,8 +14,8 @@ from collections.abc import Callable
 from PyQt6.QtCore import QObject, QTimer
 from PyQt6.QtWidgets import QApplication
 
-from app.results import FrameResult
-from app.stats import process_age
+from app.explaining.results import FrameResult
+from app.explaining.stats import process_age
 from app.window import MainWindow
 from engine.contract import Evidence
 

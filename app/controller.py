@@ -16,10 +16,10 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from app.mailbox import ExplainParams, ModelSpec
-from app.results import ModelInfo, SourceInfo
+from app.explaining.mailbox import ExplainParams, ModelSpec
+from app.explaining.results import ModelInfo, SourceInfo
+from app.explaining.worker import PipelineWorker
 from app.state import AppState
-from app.worker import PipelineWorker
 from engine.paths import DEMO_CLIP
 
 

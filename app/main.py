@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import desktop_entry
-from engine.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
 from engine.contract import BACKEND_CHOICES, ClassInfo
+from engine.tools.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -125,7 +125,7 @@ def _source(text: str) -> str:
     answers); a file must open as a video or an image."""
     if text.strip().isdigit() or "://" in text:
         return text
-    from app.sources import open_source  # OpenCV: loaded only when a file is checked
+    from app.playback.sources import open_source  # OpenCV: loaded only when a file is checked
     from engine.errors import VideoError
 
     try:
@@ -170,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import settings
     from app.benchmark import Benchmark, SeekBenchmark
-    from app.scheduler import AUTO_SOURCE
+    from app.explaining.scheduler import AUTO_SOURCE
+    from app.explaining.worker import PipelineWorker
     from app.state import AppState
     from app.window import MainWindow
-    from app.worker import PipelineWorker
 
     if benchmark:
         _quiet_offscreen_notices()

@@ -17,15 +17,15 @@ from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
+from app.playback.sources import list_cameras
 from app.settings import set_snapshot_folder, snapshot_folder
-from app.sources import list_cameras
 from app.state import AppState
 from app.widgets.view_controls import LAYOUT_TITLES
-from engine.card import read_card
 from engine.contract import BACKEND_CHOICES, FILLS
 from engine.errors import SaliencyError
+from engine.modelfiles.card import read_card
 from engine.paths import bundled_models, default_model_path
-from engine.views import LAYOUTS
+from engine.runtime.views import LAYOUTS
 
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.png *.jpg *.jpeg *.bmp);;All files (*)"
 SHORTCUTS = """<table>

@@ -2,12 +2,12 @@
 
 The views show the whole frame or the region explained now, at the size they are shown; a drag is in the shown
 picture's pixels. `frame_region` maps it back to the frame's pixels, so a drag inside a region narrows it further.
-Regions are (x0, y0, x1, y1) in the frame's pixels, x1 / y1 exclusive (engine.framing).
+Regions are (x0, y0, x1, y1) in the frame's pixels, x1 / y1 exclusive (engine.runtime.framing).
 """
 
 from __future__ import annotations
 
-from engine.framing import MIN_REGION, Region
+from engine.runtime.framing import MIN_REGION, Region
 
 
 def frame_region(

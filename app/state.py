@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.contract import ASPECTS, AUTO, BACKEND_CHOICES, FILLS
-from engine.video import FALLBACK_FPS
-from engine.views import LAYOUTS
+from engine.runtime.views import LAYOUTS
+from engine.video.reader import FALLBACK_FPS
 
 Listener = Callable[[set[str]], None]
 
@@ -54,7 +54,7 @@ class AppState:
     show_box: bool = False
     evidence: bool = True
     caption: bool = True  # the class and its three probabilities written on snapshots and exports
-    # steady over time (engine.temporal; defaults chosen from its measurements)
+    # steady over time (engine.runtime.temporal; defaults chosen from its measurements)
     steady_class: bool = True  # "auto" holds its class until another leads clearly for a few frames
     smooth_mask: bool = True  # the mask is averaged over consecutive frames
     # the player

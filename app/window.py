@@ -13,14 +13,15 @@ from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, 
 
 from app import extra_menus, menus, recent, settings, shortcuts
 from app.controller import Controller
-from app.export import Exporter
-from app.mailbox import SourceSpec
+from app.explaining.mailbox import SourceSpec
+from app.explaining.results import FrameResult, ModelInfo, SourceInfo
+from app.explaining.stats import LatencyMeter, RateMeter
+from app.explaining.worker import PipelineWorker
+from app.export.snapshot import snapshot_image, write_png
+from app.export.video import Exporter
 from app.region import frame_region, region_text
-from app.results import FrameResult, ModelInfo, SourceInfo
-from app.snapshot import snapshot_image, write_png
 from app.state import AppState
-from app.stats import LatencyMeter, RateMeter
-from app.timeline_keeper import TimelineKeeper
+from app.timeline.keeper import TimelineKeeper
 from app.widgets.class_picker import ClassPicker, TopPredictions
 from app.widgets.evidence import EvidencePanel, target_note
 from app.widgets.help_dialog import FrameNumbers, HelpDialog
@@ -30,7 +31,6 @@ from app.widgets.status_bar import StatusBar
 from app.widgets.timeline import TimelineView
 from app.widgets.view_controls import ViewControls
 from app.widgets.view_grid import ViewGrid
-from app.worker import PipelineWorker
 from engine.classes import imagenet_classes
 from engine.contract import AUTO, ClassInfo, Evidence
 from engine.paths import DEMO_CLIP

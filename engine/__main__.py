@@ -1,7 +1,7 @@
 """`python -m engine build|export|bench|render|steadiness|info` (also installed as `saliency-engine`).
 
-Every argument is checked before any work (engine/arguments.py): a bad one is one line on stderr and exit status 2,
-before a model loads or an output file is opened. Errors met while working are one line and exit status 1.
+Every argument is checked before any work (engine/tools/arguments.py): a bad one is one line on stderr and exit status
+2, before a model loads or an output file is opened. Errors met while working are one line and exit status 1.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.cli_parser import parse_args, steadiness_settings
 from engine.errors import SaliencyError, missing_extra
+from engine.tools.cli_parser import parse_args, steadiness_settings
 
 if TYPE_CHECKING:
     from engine.api import Explainer
@@ -100,7 +100,7 @@ def _backend_lines_without_torch() -> list[str]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from engine.preparing import export_folder
+    from engine.export.prepare import export_folder
 
     print(f"exporting {args.model} to {args.out} (ONNX Runtime checks each graph against PyTorch FP32):")
     card = export_folder(args.model, args.out)
@@ -110,8 +110,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from engine.api import load_masker
-    from engine.build import build, resolve_backends
-    from engine.graphs import model_graphs
+    from engine.export.graphs import model_graphs
+    from engine.tools.build import build, resolve_backends
 
     model = load_masker(args.model)
     graphs = model_graphs(model.masker, model.blackbox, name=Path(args.model).stem)
@@ -120,7 +120,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from engine.bench import VARIANT_LABELS, run_bench, table, write_json
+    from engine.tools.bench import VARIANT_LABELS, run_bench, table, write_json
 
     masker, blackbox, name = _load(args)
     report = run_bench(
@@ -168,7 +168,7 @@ def _explainer(args: argparse.Namespace, **settings: Any) -> Explainer:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from engine.render import render
+    from engine.tools.render import render
 
     steadiness = steadiness_settings(args)
     with _explainer(args, fill=args.fill, opacity=args.opacity, batch_sizes=(1, args.batch)) as explainer:
@@ -199,7 +199,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _steadiness(args: argparse.Namespace) -> int:
-    from engine.steadiness import measure_clips, tables, write_json
+    from engine.video.steadiness import measure_clips, tables, write_json
 
     masker, blackbox, name = _load(args)
     report = measure_clips(

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.contract import ASPECTS, AUTO, FILLS, VIEWS, ClassInfo, Evidence, Explanation
 from engine.explainer import Explainer, backend_availability
-from engine.framing import full_resolution
-from engine.live import EvidenceStream
-from engine.pipeline_host import PreparedFrame
+from engine.runtime.framing import full_resolution
+from engine.runtime.host import PreparedFrame
+from engine.runtime.live import EvidenceStream
 
 if TYPE_CHECKING:
-    from engine.loading import SaliencyModel
+    from engine.modelfiles.loading import SaliencyModel
     from engine.models.blackbox import BlackBox
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
 
 def load_masker(path: str | Path | None = None, device: Any = "cpu") -> SaliencyModel:
     """A model file (None: the bundled default) as a SaliencyModel (torch) in eval mode on `device`."""
-    from engine.loading import load_masker as load
+    from engine.modelfiles.loading import load_masker as load
 
     return load(path, device)
 
@@ -67,7 +67,7 @@ def load_blackbox(name: str = "efficientnet_lite0") -> BlackBox:
 
 def __getattr__(name: str) -> Any:
     if name == "SaliencyModel":  # a torch class: loaded when asked for
-        from engine.loading import SaliencyModel
+        from engine.modelfiles.loading import SaliencyModel
 
         return SaliencyModel
     raise AttributeError(f"module 'engine.api' has no attribute {name!r}")

@@ -25,7 +25,7 @@ FILLS: Final = ("blur", "grey", "black")
 
 ASPECTS: Final = ("pad", "stretch")
 """How a picture that is not square becomes the model's S x S input: padded to a square (aspect kept), or stretched
-(engine.framing)."""
+(engine.runtime.framing)."""
 
 VIEWS: Final = ("overlay", "mask", "preserved", "destroyed")
 """The four pictures of an explanation: frame + heat map, the mask, Phi(X, M), Phi(X, 1 - M)."""
@@ -86,7 +86,8 @@ class Explanation:
     model_image: np.ndarray  # (S, S, 3) uint8: the frame as the model saw it (evidence is computed from it)
     fill: str = "blur"  # what replaced removed pixels in preserved / destroyed (FILLS)
     opacity: float = 0.5  # of the heat map in the overlay
-    padded: bool = False  # the model saw `frame` padded to a square (engine.framing); mask_low, model_image: square
+    # the model saw `frame` padded to a square (engine.runtime.framing); mask_low, model_image: square
+    padded: bool = False
 
     @property
     def view_size(self) -> tuple[int, int]:

@@ -1,12 +1,12 @@
 """Explainer: frames in, explanations out, with one masking model on one backend. Importing this module is cheap.
 
 Two runtimes behind one interface:
-- the CPU runtime (ONNX Runtime or OpenVINO on numpy arrays, engine/pipeline_host.py): used for `onnxruntime`,
+- the CPU runtime (ONNX Runtime or OpenVINO on numpy arrays, engine/runtime/host.py): used for `onnxruntime`,
   `openvino`, and for `auto` on a machine whose CUDA driver sees no NVIDIA GPU. It runs a model's exported graphs
-  (engine/exported.py: the bundled models carry theirs, so a plain install needs no torch at all), else the graphs
-  exported on this machine (engine/prepared.py's index), else it exports them with torch the first time a model file
-  is used, when torch is installed;
-- the torch runtime (engine/backends/*): TensorRT and torch-cuda on a GPU (engine/pipeline.py composites on the
+  (engine/modelfiles/exported.py: the bundled models carry theirs, so a plain install needs no torch at all), else the
+  graphs exported on this machine (engine/modelfiles/prepared.py's index), else it exports them with torch the first
+  time a model file is used, when torch is installed;
+- the torch runtime (engine/backends/*): TensorRT and torch-cuda on a GPU (engine/runtime/device.py composites on the
   device), and torch-cpu, the FP32 reference.
 
     with Explainer("model.safetensors", backend="auto") as explainer:
@@ -15,7 +15,8 @@ Two runtimes behind one interface:
         explanation = explainer.explain_prepared(prepared, AUTO, evidence=False)     # the mask now, at view size
         probabilities = explainer.evidence(explanation)                             # the check later (another thread)
 
-A class asked for by index that the black box gives less than `gate` (engine.gate.GATE, 0.002) gets an empty mask.
+A class asked for by index that the black box gives less than `gate` (engine.runtime.gate.GATE, 0.002) gets an
+empty mask.
 
 Errors: ModelFileError, BlackBoxMismatchError, BackendUnavailableError, UnknownClassError (all SaliencyError).
 """
@@ -31,17 +32,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from engine.closing import Closing
-from engine.composite_host import check_fill, check_opacity
 from engine.contract import AUTO, BACKEND_CHOICES, ClassInfo, Explanation
 from engine.errors import BackendUnavailableError, ModelFileError
-from engine.exported import exported_graphs
-from engine.framing import Region, framed, unpad
-from engine.gate import GATE, check_gate
-from engine.gpu_probe import nvidia_gpu_count
+from engine.modelfiles.exported import exported_graphs
+from engine.modelfiles.prepared import PreparedModel, find, forget
 from engine.paths import DEFAULT_MODEL, default_model_path
-from engine.pipeline_host import HostPipeline, MaskFilter, PreparedFrame, as_rgb_frame, resolve_target
-from engine.prepared import PreparedModel, find, forget
-from engine.runners import RUNNER_NAMES, Runner, RunnerLoadError, Threads, create_runner, runner_availability
+from engine.runtime.composite_host import check_fill, check_opacity
+from engine.runtime.framing import Region, framed, unpad
+from engine.runtime.gate import GATE, check_gate
+from engine.runtime.gpu_probe import nvidia_gpu_count
+from engine.runtime.host import HostPipeline, MaskFilter, PreparedFrame, as_rgb_frame, resolve_target
+from engine.runtime.runners import RUNNER_NAMES, Runner, RunnerLoadError, Threads, create_runner, runner_availability
 
 if TYPE_CHECKING:
     from engine.models.blackbox import BlackBox
@@ -169,7 +170,7 @@ class Explainer(Closing):
         if plan.host:
             self._start_host(self._prepared_file(path, plan, options), plan, options)
         else:
-            from engine.loading import load_masker  # torch loads here, and only on this path
+            from engine.modelfiles.loading import load_masker  # torch loads here, and only on this path
 
             model = load_masker(path)
             self._start_torch(model.masker, model.blackbox, path.stem, plan, batch_sizes, options)
@@ -195,7 +196,7 @@ class Explainer(Closing):
         plan = plan_runtime(backend)
         options = dict(backend_options or {})
         if plan.host:
-            from engine.preparing import prepare_masker
+            from engine.export.prepare import prepare_masker
 
             explainer._start_host(prepare_masker(masker, blackbox, name), plan, options)
         else:
@@ -207,7 +208,8 @@ class Explainer(Closing):
         self.fill = check_fill(fill)
         self.opacity = check_opacity(opacity)
         self.evidence_on = bool(evidence)
-        # a class asked for by index gets an empty mask where the black box gives it less than this (engine.gate)
+        # a class asked for by index gets an empty mask where the black box gives it less than this
+        # (engine.runtime.gate)
         self.gate = check_gate(gate)
         self.runner: Runner | None = None
         self.backend: Any = None  # the torch backend on the torch runtime
@@ -231,7 +233,7 @@ class Explainer(Closing):
                 "the training extra (pip install 'live-saliency[train]'), or export the model where it is installed "
                 f"(saliency-engine export {path.name} --out FOLDER) and open that folder."
             )
-        from engine.preparing import prepare_model_file  # torch: the first time this file is used here
+        from engine.export.prepare import prepare_model_file  # torch: the first time this file is used here
 
         return prepare_model_file(path)
 
@@ -271,8 +273,8 @@ class Explainer(Closing):
         options: dict[str, Any],
     ) -> None:
         from engine.backends import build_backend
-        from engine.graphs import model_graphs
-        from engine.pipeline import DevicePipeline, TorchRunner
+        from engine.export.graphs import model_graphs
+        from engine.runtime.device import DevicePipeline, TorchRunner
 
         graphs = model_graphs(masker.cpu(), blackbox.cpu(), name=name)
         # `auto` tries the backends in order and falls through one whose set-up fails, saying why
@@ -305,7 +307,7 @@ class Explainer(Closing):
         """The work on a frame that does not need the model (cutting, padding, resizing): can run ahead, in another
         thread. `region` (x0, y0, x1, y1): explain only that part of the frame; `aspect` (ASPECTS): a picture that
         is not square is stretched to the model's input or padded to a square first, in the colour of `fill`
-        (engine.framing)."""
+        (engine.runtime.framing)."""
         fill = self.fill if fill is None else fill
         picture, content, size = framed(as_rgb_frame(frame), region, aspect, fill, view_size)
         prepared = self.pipeline.prepare(picture, size)
@@ -363,7 +365,7 @@ class Explainer(Closing):
         aspect: str = "stretch",
     ) -> list[Explanation]:
         """Same-sized frames in one batch (offline video), at full size; timings are per frame. `mask_filter`: a
-        step between the model's masks and everything made from them (engine.sequence: the average over time).
+        step between the model's masks and everything made from them (engine.video.sequence: the average over time).
         `aspect` as in `prepare`."""
         prepared = [self.prepare(frame, aspect=aspect, fill=fill) for frame in frames]
         explained = self.pipeline.run(

@@ -5,7 +5,7 @@
 
 For each clip, `--frames` frames spread evenly over it are explained twice with the target `--target` (default
 "auto": the black box's top class on what it sees): stretched to the model's square input, and padded to a square
-first (engine.framing). Printed per clip and choice: the mean probability of the target on the frame, on the
+first (engine.runtime.framing). Printed per clip and choice: the mean probability of the target on the frame, on the
 preserved view Phi(X, M) and on the destroyed view Phi(X, 1 - M), the mean mask area, on how many frames the two
 choices picked the same class, and the class chosen most often. A higher frame and preserved probability means the
 black box recognises more, and the mask keeps it.
@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.api import ASPECTS, Explainer
 from engine.errors import SaliencyError
-from engine.video import VideoReader
+from engine.video.reader import VideoReader
 
 
 def sampled_frames(path: Path, count: int) -> list[np.ndarray]:

@@ -18,7 +18,7 @@
 # Runs go to $RUN-1, $RUN-2, ... (default runs/gpu-default-N); $OUT receives, flat: model.safetensors,
 # model.card.json, grid.png, train.csv, val.csv, config.json (the winner's), variants.txt (every variant's numbers)
 # and train.log (every variant's log). Then, on the development machine, evaluate on the whole dev set and ship:
-#   python -m trainer.finalise OUT/model.safetensors --to assets/models/lite0-default/lite0-default.safetensors \
+#   python -m trainer.training.finalise OUT/model.safetensors --to assets/models/lite0-default/lite0-default.safetensors \
 #       --grid assets/models/lite0-default/grid.png
 #
 # Python: python3 (or $PYTHON) with torch (CUDA), torchvision, timm, safetensors, tqdm, numpy, pillow and

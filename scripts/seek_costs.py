@@ -1,5 +1,6 @@
-"""What a jump to a random frame costs in a video file: OpenCV's seek against app.file_seeker's (PyAV, unreferenced
-frames before the target left out), same frames, same run; and whether both give the sequential decode's pixels.
+"""What a jump to a random frame costs in a video file: OpenCV's seek against app.playback.file_seeker's (PyAV,
+unreferenced frames before the target left out), same frames, same run; and whether both give the sequential decode's
+pixels.
 
     python scripts/seek_costs.py assets/demo/box-720p.mp4 [--jumps 30]
 
@@ -21,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.file_seeker import FileSeeker  # noqa: E402
+from app.playback.file_seeker import FileSeeker  # noqa: E402
 
 
 def main() -> int:

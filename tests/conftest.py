@@ -39,7 +39,7 @@ def untrained_masker(blackbox):
 @pytest.fixture(scope="session")
 def untrained_model_file(tmp_path_factory, untrained_masker, blackbox) -> Path:
     """A real model file (untrained decoder) for tests of everything that loads models."""
-    from engine.modelfile import save_model
+    from engine.modelfiles.modelfile import save_model
 
     path = tmp_path_factory.mktemp("models") / "untrained.safetensors"
     return save_model(path, untrained_masker, blackbox, training={"preset": "untrained (tests)"})

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import save_file
 
-from engine.card import read_card
+from engine.modelfiles.card import read_card
 from engine.paths import DEFAULT_MODEL
 
 

@@ -110,7 +110,7 @@ def test_an_installed_wheel_finds_its_assets_outside_the_checkout(built: tuple[P
     subprocess.run([*install, str(wheel)], check=True, capture_output=True, timeout=300)
     code = (
         "from engine import paths\n"
-        "from engine.card import read_card\n"
+        "from engine.modelfiles.card import read_card\n"
         "print(paths.ASSETS)\n"
         "print(paths.DEFAULT_MODEL.is_file(), paths.DEMO_CLIP.is_file())\n"
         "print(read_card(paths.DEFAULT_MODEL)['blackbox']['name'])\n"

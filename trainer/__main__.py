@@ -9,13 +9,19 @@ from engine.errors import missing_extra
 
 PROG = "python -m trainer"
 COMMANDS = {
-    "train": ("trainer.train", "train a masking model against a black box"),
-    "evaluate": ("trainer.evaluate", "localisation error, saliency metric and baselines, one table"),
-    "grid": ("trainer.grid", "a PNG grid (input, mask, preserved, destroyed) of a model on dev images"),
-    "finalise": ("trainer.finalise", "re-evaluate a trained model on a whole boxes set and ship it"),
-    "saliency-study": ("trainer.saliency_study", "what the saliency metric rewards: thresholds, box sizes, examples"),
-    "gate": ("trainer.gate", "the black box's gate for the masking model: what each threshold costs and buys"),
-    "weak-classes": ("trainer.weak_classes", "masks for classes the black box gives < 1%, on dev images and videos"),
+    "train": ("trainer.training.train", "train a masking model against a black box"),
+    "evaluate": ("trainer.evaluation.evaluate", "localisation error, saliency metric and baselines, one table"),
+    "grid": ("trainer.evaluation.grid", "a PNG grid (input, mask, preserved, destroyed) of a model on dev images"),
+    "finalise": ("trainer.training.finalise", "re-evaluate a trained model on a whole boxes set and ship it"),
+    "saliency-study": (
+        "trainer.studies.saliency_study",
+        "what the saliency metric rewards: thresholds, box sizes, examples",
+    ),
+    "gate": ("trainer.studies.gate", "the black box's gate for the masking model: what each threshold costs and buys"),
+    "weak-classes": (
+        "trainer.studies.weak_classes",
+        "masks for classes the black box gives < 1%, on dev images and videos",
+    ),
 }
 
 

@@ -126,7 +126,7 @@ def existing_folder(option: str, path: Path | str) -> Path:
 def model_card(option: str, path: Path | str) -> dict[str, Any]:
     """The card of a model file (no weights loaded): the file exists, opens and was written by this trainer.
     `option`: the option that named the file ("" for a positional argument: the message names the file)."""
-    from engine.modelfile import read_card
+    from engine.modelfiles.modelfile import read_card
 
     with argument_checks(option):
         return read_card(path)

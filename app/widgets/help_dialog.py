@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QVBo
 
 from app.images import to_qimage
 from engine.contract import Explanation
-from engine.views import compose
+from engine.runtime.views import compose
 
 _PICTURE_WIDTH = 480  # pixels of the grid of four views in the dialog
 

@@ -9,7 +9,7 @@ from collections import deque
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from app.results import WorkerStats
+from app.explaining.results import WorkerStats
 
 _ERROR_PRECEDENCE_S = 8.0
 NOTE_HOLD_S = 8.0  # a note (e.g. "No webcam...; playing the demo clip") is not covered by passing messages sooner

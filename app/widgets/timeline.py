@@ -4,7 +4,7 @@ For the video on screen and the class explained: the black box's probability of 
 on the preserved view (green: a good mask keeps it) and on the destroyed view (red: a good mask removes it), and the
 mask's area (its mean, blue, filled), all on one 0..1 scale; a yellow line marks the frame on screen. Frames not
 computed yet are gaps (a lone computed frame is a dot). A click or a drag seeks, as the slider does; hovering shows
-the numbers of the frame under the pointer. The numbers live in app.timeline.EvidenceTimeline.
+the numbers of the frame under the pointer. The numbers live in app.timeline.rows.EvidenceTimeline.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PyQt6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolyg
 from PyQt6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from app.state import AppState
-from app.timeline import EvidenceTimeline
+from app.timeline.rows import EvidenceTimeline
 
 HEIGHT = 104
 HEADER = 16  # the line of text above the plot

@@ -8,7 +8,7 @@ from superqt import QLabeledDoubleSlider
 
 from app.state import AppState
 from engine.contract import FILLS
-from engine.views import LAYOUTS, VIEW_TITLES
+from engine.runtime.views import LAYOUTS, VIEW_TITLES
 
 LAYOUT_TITLES = {"grid": "All four (2\u00d72)", **VIEW_TITLES}
 

@@ -9,7 +9,7 @@ from PyQt6.QtWidgets import QGridLayout, QWidget
 
 from app.widgets.image_view import ImageView
 from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
-from engine.views import LAYOUTS, VIEW_TITLES
+from engine.runtime.views import LAYOUTS, VIEW_TITLES
 
 
 class ViewGrid(QWidget):

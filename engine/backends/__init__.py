@@ -22,9 +22,9 @@ from typing import Any
 from engine.backends.base import Availability, Backend
 from engine.contract import BACKEND_CHOICES, BACKEND_NAMES
 from engine.errors import BackendUnavailableError
-from engine.graphs import ModelGraphs
+from engine.export.graphs import ModelGraphs
 from engine.paths import cache_dir, write_atomic
-from engine.runners import RUNNER_NAMES, runner_availability
+from engine.runtime.runners import RUNNER_NAMES, runner_availability
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """One interface for every inference backend (after Polygraphy's runners).
 
-A backend runs the two graphs of a model (`engine.graphs`): `infer("saliency", {"image", "target"})` ->
+A backend runs the two graphs of a model (`engine.export.graphs`): `infer("saliency", {"image", "target"})` ->
 {"mask_low", "logits"} and `infer("classifier", {"image"})` -> {"logits"}. Inputs and outputs are torch tensors on
 `backend.device` (float32 images in [0, 1], int64 targets; float32 outputs), so a GPU pipeline never copies a frame
 back to the host between stages. Each backend is a context manager; `close()` frees what it holds.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.closing import Closing
-from engine.graphs import ModelGraphs
+from engine.export.graphs import ModelGraphs
 
 GRAPHS = ("saliency", "classifier")
 DEFAULT_BATCH_SIZES = (1, 8)

@@ -13,7 +13,7 @@ import torch
 from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, check_graph
 from engine.errors import BackendUnavailableError
 from engine.export.cache import cached_onnx
-from engine.graphs import ModelGraphs
+from engine.export.graphs import ModelGraphs
 
 _OUTPUTS = {"saliency": ("mask_low", "logits"), "classifier": ("logits",)}
 

@@ -43,7 +43,7 @@ from engine.backends.tensorrt_cache import (
 )
 from engine.errors import BackendUnavailableError
 from engine.export.cache import onnx_cache_path
-from engine.graphs import ModelGraphs
+from engine.export.graphs import ModelGraphs
 from engine.paths import cache_dir
 
 if TYPE_CHECKING:

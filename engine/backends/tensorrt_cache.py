@@ -18,7 +18,7 @@ from typing_extensions import Buffer  # collections.abc.Buffer: Python 3.12
 
 from engine.errors import BackendUnavailableError
 from engine.export.cache import cached_onnx, file_sha256
-from engine.graphs import ModelGraphs
+from engine.export.graphs import ModelGraphs
 from engine.paths import write_atomic
 
 log = logging.getLogger(__name__)

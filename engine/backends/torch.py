@@ -11,7 +11,7 @@ from torch import nn
 
 from engine.backends.base import DEFAULT_BATCH_SIZES, Availability, Backend, check_graph
 from engine.errors import BackendUnavailableError
-from engine.graphs import HalfGraph, ModelGraphs, with_static_padding
+from engine.export.graphs import HalfGraph, ModelGraphs, with_static_padding
 
 log = logging.getLogger(__name__)
 

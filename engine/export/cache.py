@@ -9,9 +9,9 @@ from pathlib import Path
 
 import onnx
 
+from engine.export.graphs import ModelGraphs
 from engine.export.make import export_graph
-from engine.export_format import EXPORT_VERSION, OPSET
-from engine.graphs import ModelGraphs
+from engine.modelfiles.export_format import EXPORT_VERSION, OPSET
 from engine.paths import cache_dir, write_atomic
 
 

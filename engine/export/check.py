@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from engine.errors import ModelFileError
+from engine.export.graphs import MaskRatio
 from engine.export.make import example_feed
-from engine.graphs import MaskRatio
 from engine.tolerances import (
     FP16_MAX_MEAN_ABS,
     FP16_MIN_AREA,

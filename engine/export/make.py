@@ -1,9 +1,9 @@
-"""Making the ONNX graphs of a model (engine.graphs): FP32, or FP16 as TensorRT 10.12+ / 11 build from.
+"""Making the ONNX graphs of a model (engine.export.graphs): FP32, or FP16 as TensorRT 10.12+ / 11 build from.
 
 FP16 is a strongly typed graph (no FP16 builder flag): the graph itself is FP16 (exported from the half model), its
 inputs and outputs stay FP32 (casts at the edges), and the mask ratio |C0| / (|C0| + |C1| + eps) stays FP32
 (`MaskRatio` casts the head's output to float before dividing). Both have the 'same' paddings fixed for the S x S
-input (engine.graphs.with_static_padding), then folded into the convolutions (engine.export.optimise).
+input (engine.export.graphs.with_static_padding), then folded into the convolutions (engine.export.optimise).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import onnx
 import torch
 from torch import nn
 
+from engine.export.graphs import HalfGraph, with_static_padding
 from engine.export.optimise import fuse_pads_into_convs
-from engine.export_format import OPSET
-from engine.graphs import HalfGraph, with_static_padding
+from engine.modelfiles.export_format import OPSET
 
 PRECISIONS = ("fp32", "fp16")
 GRAPH_IO = {
@@ -66,7 +66,7 @@ def export_onnx(module: nn.Module, graph: str, input_size: int) -> onnx.ModelPro
 
 def export_graph(module: nn.Module, graph: str, input_size: int, precision: str) -> onnx.ModelProto:
     """FP32: the module as is. FP16: a half copy of it, FP32 at the inputs, outputs and in the mask ratio.
-    Both with the 'same' paddings fixed for the S x S input (engine.graphs.with_static_padding)."""
+    Both with the 'same' paddings fixed for the S x S input (engine.export.graphs.with_static_padding)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     module = with_static_padding(module, example_feed(graph, input_size, batch=1))

@@ -46,7 +46,8 @@ def decode_all(path: Path) -> list[np.ndarray]:
 
 def needs_pyav_as_opencv(path: Path) -> None:
     """Skip unless PyAV converts `path`'s first frame to the same pixels as OpenCV: only then are the source's jumps
-    PyAV's (app.file_seeker), which holds when both wheels carry the same FFmpeg (tests/app/test_file_seeker.py)."""
+    PyAV's (app.playback.file_seeker), which holds when both wheels carry the same FFmpeg
+    (tests/app/test_file_seeker.py)."""
     import av
 
     with av.open(str(path)) as container:
@@ -90,9 +91,9 @@ def make_window(qtbot, store, untrained_model_file) -> Iterator[Callable]:
     """make_window(source, **state) -> a started MainWindow on the untrained test model (torch CPU).
 
     Every window is closed at the end and its worker must have stopped."""
+    from app.explaining.worker import PipelineWorker
     from app.state import AppState
     from app.window import MainWindow
-    from app.worker import PipelineWorker
 
     windows = []
 

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app.file_seeker import FileSeeker
-from app.sources import VideoFileSource
-from engine.video import VideoWriter
+from app.playback.file_seeker import FileSeeker
+from app.playback.sources import VideoFileSource
+from engine.video.reader import VideoWriter
 from tests.app.conftest import decode_all, needs_pyav_as_opencv
 
 
@@ -135,9 +135,9 @@ class _WrongSeeker(FileSeeker):
 
 def test_a_wrong_answer_is_caught_by_the_fingerprints_and_the_file_goes_the_opencv_way(h264_file, monkeypatch):
     needs_pyav_as_opencv(h264_file)
-    import app.sources
+    import app.playback.sources
 
-    monkeypatch.setattr(app.sources, "FileSeeker", _WrongSeeker)
+    monkeypatch.setattr(app.playback.sources, "FileSeeker", _WrongSeeker)
     frames = decode_all(h264_file)
     source = VideoFileSource(h264_file)
     try:
@@ -242,11 +242,11 @@ def test_keyframes_far_apart_keep_the_decoded_frames_and_jumps_take_them(long_go
 
 def test_reading_on_past_the_frames_kept_goes_on_with_the_decoder(long_gop_file, monkeypatch):
     needs_pyav_as_opencv(long_gop_file)
-    import app.file_seeker
+    import app.playback.file_seeker
 
     frames = _pyav_frames(long_gop_file)
     per_frame = 96 * 64 * 3 // 2  # YUV 4:2:0
-    monkeypatch.setattr(app.file_seeker, "CACHE_BYTES", 50 * per_frame)  # room for the first 50
+    monkeypatch.setattr(app.playback.file_seeker, "CACHE_BYTES", 50 * per_frame)  # room for the first 50
     seeker = FileSeeker(long_gop_file)
     try:
         assert seeker.wait_kept(30) and seeker.kept == 50

@@ -13,10 +13,10 @@ import pytest
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtWidgets import QApplication, QMenu
 
+from app.explaining.worker import PipelineWorker
 from app.settings import load_state, set_snapshot_folder
 from app.state import AppState
 from app.window import MainWindow
-from app.worker import PipelineWorker
 from engine.contract import AUTO
 from engine.explainer import quick_availability
 
@@ -207,7 +207,7 @@ def test_a_class_restored_from_the_last_session_says_so(qtbot, store, video_file
 
 # -- 5: notes, latency, the slider ---------------------------------------------------------------------------------
 def test_the_no_webcam_note_is_not_covered_by_the_loading_message(qtbot, make_window):
-    from app.scheduler import AUTO_SOURCE
+    from app.explaining.scheduler import AUTO_SOURCE
 
     window = make_window(AUTO_SOURCE)
     qtbot.waitUntil(lambda: window.state.source_label != "", timeout=WAIT_MS)

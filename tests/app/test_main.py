@@ -157,7 +157,10 @@ def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
 
 def test_looking_for_a_missing_webcam_prints_no_opencv_warnings(tmp_path) -> None:
     """The app says what it found in its own words; OpenCV's log lines would be the first thing a user reads."""
-    probe = "import app.sources, cv2; cv2.VideoCapture(9).release(); cv2.VideoCapture('/nonexistent.mp4').release()"
+    probe = (
+        "import app.playback.sources, cv2; cv2.VideoCapture(9).release(); "
+        "cv2.VideoCapture('/nonexistent.mp4').release()"
+    )
     environment = {key: value for key, value in os.environ.items() if not key.startswith("OPENCV_")}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 
-from app.read_ahead import ReadAhead
-from app.sources import VideoFileSource
+from app.playback.read_ahead import ReadAhead
+from app.playback.sources import VideoFileSource
 from tests.app.conftest import needs_pyav_as_opencv
 
 

@@ -14,9 +14,9 @@ from PyQt6.QtGui import QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QApplication, QMenu, QPushButton
 
 from app import recent
-from app.export import export_request
+from app.export.snapshot import snapshot_image
+from app.export.video import export_request
 from app.region import frame_region
-from app.snapshot import snapshot_image
 from tests.app.conftest import write_video
 
 WAIT_MS = 60_000

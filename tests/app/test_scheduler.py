@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.mailbox import ExplainParams, ModelSpec, Requests
-from app.results import FrameResult, Outlets
-from app.scheduler import Scheduler
-from app.sources import Frame, FrameSource, VideoFileSource
+from app.explaining.mailbox import ExplainParams, ModelSpec, Requests
+from app.explaining.results import FrameResult, Outlets
+from app.explaining.scheduler import Scheduler
+from app.playback.sources import Frame, FrameSource, VideoFileSource
 from engine.contract import AUTO
 from engine.errors import SaliencyError, VideoError
 from tests.app.conftest import write_video

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from app.sources import CameraSource, ImageSource, VideoFileSource, open_source
+from app.playback.sources import CameraSource, ImageSource, VideoFileSource, open_source
 from engine.errors import VideoError
 from tests.app.conftest import decode_all, write_video
 

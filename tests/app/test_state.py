@@ -2,8 +2,8 @@
 
 import pytest
 
+from app.explaining.stats import RateMeter
 from app.state import AppState
-from app.stats import RateMeter
 from engine.contract import AUTO
 
 

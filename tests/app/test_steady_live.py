@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from app.mailbox import ExplainParams, ModelSpec
-from app.scheduler import Scheduler
-from app.sources import Frame
+from app.explaining.mailbox import ExplainParams, ModelSpec
+from app.explaining.scheduler import Scheduler
+from app.playback.sources import Frame
 from engine.contract import AUTO
-from engine.temporal import SMOOTH_ALPHA, SteadyClass
+from engine.runtime.temporal import SMOOTH_ALPHA, SteadyClass
 from tests.app.test_scheduler import FakeSource, Recorder, started
 
 TABBY = 281
@@ -73,8 +73,8 @@ def test_the_mask_is_averaged_over_playback_frames_and_starts_afresh_on_a_seek(u
     scheduler, _ = playing(TwoPictures(pictures), params, untrained_model_file)
     explainer = scheduler.explainer
     assert explainer is not None
-    # the untrained black box gives tabby far less than the gate (engine.gate), which would empty every mask: this
-    # test is about the average over time, so it looks at the masks themselves
+    # the untrained black box gives tabby far less than the gate (engine.runtime.gate), which would empty every mask:
+    # this test is about the average over time, so it looks at the masks themselves
     explainer.gate = 0.0
     scheduler.seek(0)
     scheduler.step()

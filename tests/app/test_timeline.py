@@ -1,6 +1,6 @@
-"""Evidence over time: the timeline's rows (app.timeline), its background pass (app.timeline_pass) on a real model
-and a real video, and the timeline in the real window (offscreen) on the demo clip: its values are the evidence of
-the frames explained, a click seeks, a new class clears and refills it, and it saves one CSV row per frame.
+"""Evidence over time: the timeline's rows (app.timeline.rows), its background pass (app.timeline.whole_file_pass) on a
+real model and a real video, and the timeline in the real window (offscreen) on the demo clip: its values are the
+evidence of the frames explained, a click seeks, a new class clears and refills it, and it saves one CSV row per frame.
 
 The window runs the untrained test model on torch CPU (as the other window tests) with the evidence check on.
 """
@@ -17,15 +17,15 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
+from app.explaining.worker import PipelineWorker
 from app.state import AppState
-from app.timeline import EvidenceTimeline, TimelineKey, is_complete
-from app.timeline_pass import LIVE_STEADINESS, ModelChoice, PassJob, TimelinePass
+from app.timeline.rows import EvidenceTimeline, TimelineKey, is_complete
+from app.timeline.whole_file_pass import LIVE_STEADINESS, ModelChoice, PassJob, TimelinePass
 from app.widgets.timeline import CURVES, columns, runs
 from app.window import MainWindow
-from app.worker import PipelineWorker
 from engine.contract import AUTO, Explanation
-from engine.frametable import COLUMNS, FrameRecord
 from engine.paths import DEMO_CLIP
+from engine.video.frametable import COLUMNS, FrameRecord
 from tests.app.conftest import decode_all
 from tests.app.test_window import pixels
 

@@ -30,8 +30,8 @@ def test_a_users_classifier_trains_and_explains_in_the_explainer_and_in_the_app(
     qtbot, make_window, user_photos, video_file, video_frames, tmp_path
 ):
     from engine import Explainer
-    from engine.card import read_card
-    from trainer.train import main as train
+    from engine.modelfiles.card import read_card
+    from trainer.training.train import main as train
 
     out = tmp_path / "run"
     tiny_masker = ["--image-size", "64", "--upsampler-channels", "32", "16", "8", "--short-side", "64"]

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QSettings, Qt, QTimer
 
+from app.explaining.worker import PipelineWorker
 from app.settings import set_snapshot_folder
 from app.state import AppState
 from app.window import MainWindow
-from app.worker import PipelineWorker
 from engine.contract import AUTO
 
 WAIT_MS = 60_000  # a loaded 2-core machine can take seconds per frame on torch CPU
@@ -318,7 +318,7 @@ def test_missing_webcam_says_so_and_a_file_still_opens(qtbot, make_window, video
 
 
 def test_camera_that_disappears_mid_stream(qtbot, make_window, video_file, tmp_path):
-    from app.sources import CameraSource
+    from app.playback.sources import CameraSource
     from tests.app.conftest import write_video
 
     window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
@@ -460,7 +460,7 @@ def test_still_image_is_shown_once_and_not_played(qtbot, make_window, video_fram
 
 
 def test_no_webcam_falls_back_to_the_demo_clip(qtbot, make_window, tmp_path):
-    from app.scheduler import AUTO_SOURCE
+    from app.explaining.scheduler import AUTO_SOURCE
 
     window = make_window(AUTO_SOURCE, model=tmp_path / "absent.safetensors")
     qtbot.waitUntil(lambda: window.state.source_label != "", timeout=WAIT_MS)

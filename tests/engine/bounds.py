@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import torch
 
-from engine.composite_host import HostCompositor
 from engine.export.check import reference_outputs
+from engine.runtime.composite_host import HostCompositor
 from engine.tolerances import RATIO_ROUNDING
 
 

@@ -23,7 +23,7 @@ def engine_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def graphs(untrained_masker, blackbox):
-    from engine.graphs import model_graphs
+    from engine.export.graphs import model_graphs
 
     return model_graphs(untrained_masker, blackbox, name="untrained")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from engine.agreement import MIN_IOU, compare, main, passed
 from engine.paths import DEFAULT_MODEL, DEMO_CLIP
+from engine.tools.agreement import MIN_IOU, compare, main, passed
 
 # Evidence: the two compositors round the model input to whole levels in different kernels (one level at a few
 # pixels) and the black box's probability on Phi(X, M) moves by ~1e-3 for that (measured on 20 frames of the demo
-# clip: median 4.9e-4, largest 1.3e-3, `python -m engine.agreement --frames 20 --stride 20`); 5e-3 leaves room for
+# clip: median 4.9e-4, largest 1.3e-3, `python -m engine.tools.agreement --frames 20 --stride 20`); 5e-3 leaves room for
 # other CPUs' kernels. A fill rounded to uint8 gave up to 9e-2, which this catches.
 EVIDENCE_TOLERANCE = 5e-3
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.__main__ import main
-from engine.bench import Spread, add_ratios, run_bench, table
+from engine.tools.bench import Spread, add_ratios, run_bench, table
 
 
 def test_bench_measures_and_reports(untrained_masker, blackbox, data_root, tmp_path) -> None:

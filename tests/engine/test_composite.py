@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.composite import TorchCompositor
-from engine.composite_host import HostCompositor, fit_size, full_resolution, heat_lut, mask_box
+from engine.runtime.composite_device import TorchCompositor
+from engine.runtime.composite_host import HostCompositor, fit_size, full_resolution, heat_lut, mask_box
 
 SIZE = 224
 

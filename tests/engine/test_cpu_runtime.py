@@ -14,10 +14,10 @@ import pytest
 
 from engine.api import Explainer
 from engine.contract import AUTO
-from engine.gpu_probe import nvidia_gpu_count
-from engine.prepared import environment_key, file_sha256, find, index_path
-from engine.preparing import prepare_model_file
-from engine.runners import Threads, create_runner, runner_availability
+from engine.export.prepare import prepare_model_file
+from engine.modelfiles.prepared import environment_key, file_sha256, find, index_path
+from engine.runtime.gpu_probe import nvidia_gpu_count
+from engine.runtime.runners import Threads, create_runner, runner_availability
 
 PROJECT = Path(__file__).resolve().parents[2]
 

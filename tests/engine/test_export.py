@@ -139,7 +139,7 @@ def test_mask_iou() -> None:
 def default_model(tmp_path_factory):
     """The bundled default model, exported at both precisions."""
     from engine.api import load_masker
-    from engine.graphs import model_graphs
+    from engine.export.graphs import model_graphs
     from engine.paths import DEFAULT_MODEL
 
     if not DEFAULT_MODEL.exists():
@@ -152,7 +152,7 @@ def default_model(tmp_path_factory):
 
 def test_bundled_model_exports_meet_the_targets(default_model, data_root) -> None:
     """On the trained model and real frames: FP32 within its bounds everywhere, FP16 mask IoU > 0.98."""
-    from engine.build import real_images
+    from engine.tools.build import real_images
 
     graphs, files = default_model
     frames = real_images(graphs.input_size)

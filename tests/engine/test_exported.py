@@ -15,15 +15,15 @@ import onnx
 import pytest
 
 from engine.api import Explainer
-from engine.build import real_images
-from engine.card import read_card
 from engine.contract import AUTO
 from engine.errors import ModelFileError
-from engine.exported import GRAPH_NAMES, exported_graphs
+from engine.export.prepare import export_folder
+from engine.modelfiles.card import read_card
+from engine.modelfiles.exported import GRAPH_NAMES, exported_graphs
+from engine.modelfiles.prepared import file_sha256
 from engine.paths import bundled_models
-from engine.prepared import file_sha256
-from engine.preparing import export_folder
 from engine.tolerances import FP32_CHANNEL_RTOL, FP32_LOGITS_RTOL
+from engine.tools.build import real_images
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -47,8 +47,8 @@ def test_the_bundled_graphs_are_the_bundled_models(model_path: Path) -> None:
     logits within engine.tolerances' FP32 bounds, every mask pixel within the bound those imply, on random images and
     on frames of the demo clip."""
     from engine.export.check import compare
-    from engine.graphs import model_graphs
-    from engine.loading import load_masker
+    from engine.export.graphs import model_graphs
+    from engine.modelfiles.loading import load_masker
 
     model = load_masker(model_path)
     graphs = model_graphs(model.masker, model.blackbox, name=model_path.stem)

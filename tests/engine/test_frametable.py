@@ -1,4 +1,4 @@
-"""The per-frame table (engine.frametable): one row per explained frame, written as it goes."""
+"""The per-frame table (engine.video.frametable): one row per explained frame, written as it goes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.errors import VideoError
-from engine.frametable import COLUMNS, FrameRecord, FrameTableWriter
+from engine.video.frametable import COLUMNS, FrameRecord, FrameTableWriter
 from tests.engine.test_views import explanation
 
 

@@ -1,4 +1,4 @@
-"""engine.framing through the Explainer: a region cut out of the frame, a wide picture padded or stretched."""
+"""engine.runtime.framing through the Explainer: a region cut out of the frame, a wide picture padded or stretched."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.api import Explainer, full_resolution
-from engine.framing import clip_region, crop, pad_square
+from engine.runtime.framing import clip_region, crop, pad_square
 from engine.tolerances import FP16_MAX_MEAN_ABS, FP16_MIN_IOU, FP32_LOGITS_RTOL, mask_iou
 
 
@@ -18,7 +18,7 @@ def explainer(untrained_masker, blackbox):
 
 @pytest.fixture(scope="module")
 def wide_frame(data_root) -> np.ndarray:
-    from engine.video import VideoReader
+    from engine.video.reader import VideoReader
 
     with VideoReader(data_root / "videos" / "vtest.avi") as reader:  # 768x576, people and cars in a street
         frame = reader.read()
@@ -86,7 +86,8 @@ def test_stretch_and_pad_differ_on_a_wide_frame_and_agree_on_a_square_one(explai
 
 
 def test_a_batch_pads_as_one_frame_does(explainer, wide_frame) -> None:
-    """engine.sequence (render, the app's timeline pass) explains in batches: padded, the same as one at a time."""
+    """engine.video.sequence (render, the app's timeline pass) explains in batches: padded, the same as one at a
+    time."""
     one = explainer.explain(wide_frame, aspect="pad", evidence=True)
     batch = explainer.explain_batch([wide_frame, wide_frame], [one.target] * 2, aspect="pad", evidence=True)
     # A batch of two runs other kernel blockings than one frame: float32 rounding, which the mask ratio magnifies

@@ -1,4 +1,4 @@
-"""engine.gate: the mask of a class the black box does not see is emptied; AUTO (the top-1) never is."""
+"""engine.runtime.gate: the mask of a class the black box does not see is emptied; AUTO (the top-1) never is."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from engine.api import Explainer
 from engine.contract import AUTO
-from engine.gate import GATE, check_gate, closed
+from engine.runtime.gate import GATE, check_gate, closed
 
 
 def test_closed_by_hand() -> None:

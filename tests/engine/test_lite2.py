@@ -5,7 +5,7 @@ import torch
 from skimage import data as samples
 
 from engine.errors import BlackBoxMismatchError
-from engine.modelfile import load_model, save_model
+from engine.modelfiles.modelfile import load_model, save_model
 from engine.models.blackbox import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, create_blackbox, rename_lite_key
 from engine.models.encoders import create_encoder
 from engine.models.masker import Masker, MaskerConfig

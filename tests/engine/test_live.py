@@ -1,4 +1,4 @@
-"""The live pipeline's helpers (engine.live): the evidence stream and work done ahead, on real explanations."""
+"""The live pipeline's helpers (engine.runtime.live): the evidence stream and work done ahead, on real explanations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from engine.api import Explainer
 from engine.contract import AUTO, Evidence
-from engine.live import EvidenceStream, run_ahead
+from engine.runtime.live import EvidenceStream, run_ahead
 
 
 @pytest.fixture(scope="module")

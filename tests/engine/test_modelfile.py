@@ -7,7 +7,7 @@ from safetensors.torch import load_file, save_file
 
 import engine
 from engine.errors import BlackBoxMismatchError, ModelFileError
-from engine.modelfile import load_model, read_card
+from engine.modelfiles.modelfile import load_model, read_card
 
 
 def test_round_trip_is_bit_exact(untrained_model_file, untrained_masker, blackbox):

@@ -141,7 +141,7 @@ def test_torch_cpu_backend_explains_the_same(explainer: Explainer, graphs, untra
 def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, graphs, frame: np.ndarray) -> None:
     """The GPU backends' pipeline (torch compositing on the device), run here on the CPU device."""
     from engine.backends import create_backend
-    from engine.pipeline import DevicePipeline
+    from engine.runtime.device import DevicePipeline
 
     flipped = np.ascontiguousarray(frame[::-1])
     with create_backend("torch-cpu", graphs, batch_sizes=(2,)) as backend:
@@ -178,7 +178,7 @@ def test_cuda_pipeline_matches_the_cpu_pipeline(blackbox, frame) -> None:
     With the bundled (trained) model: an untrained masker's values hover around the 0.5 threshold, where FP16
     rounding alone moved the IoU to 0.970 on an H200.
     """
-    from engine.modelfile import load_model
+    from engine.modelfiles.modelfile import load_model
     from engine.paths import DEFAULT_MODEL
     from engine.tolerances import mask_iou
 

@@ -14,11 +14,11 @@ import pytest
 from engine.__main__ import main
 from engine.api import Explainer
 from engine.errors import VideoError
-from engine.frametable import COLUMNS
-from engine.render import render, render_frame, table_path
-from engine.temporal import Steadiness
-from engine.video import VideoReader
-from engine.views import BOX_COLOUR, compose
+from engine.runtime.temporal import Steadiness
+from engine.runtime.views import BOX_COLOUR, compose
+from engine.tools.render import render, render_frame, table_path
+from engine.video.frametable import COLUMNS
+from engine.video.reader import VideoReader
 from tests.app.conftest import write_video
 
 

@@ -1,5 +1,5 @@
-"""A video's frames explained in order (engine.sequence): the class held in "auto", the smoothed mask, on a real clip
-with the real black box (its rankings are what the hysteresis works on) and an untrained masker."""
+"""A video's frames explained in order (engine.video.sequence): the class held in "auto", the smoothed mask, on a real
+clip with the real black box (its rankings are what the hysteresis works on) and an untrained masker."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 
 from engine.api import Explainer
 from engine.contract import AUTO, Explanation
-from engine.sequence import SequenceExplainer
-from engine.steadiness import replay, switches_per_100
-from engine.temporal import MaskSmoother, Steadiness
-from engine.video import VideoReader
+from engine.runtime.temporal import MaskSmoother, Steadiness
+from engine.video.reader import VideoReader
+from engine.video.sequence import SequenceExplainer
+from engine.video.steadiness import replay, switches_per_100
 
 BATCH = 4
 

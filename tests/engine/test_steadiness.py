@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.__main__ import main
-from engine.steadiness import class_lags, parse_numbers, replay, switches_per_100
+from engine.video.steadiness import class_lags, parse_numbers, replay, switches_per_100
 
 
 def test_switches_are_counted_per_100_frame_changes() -> None:

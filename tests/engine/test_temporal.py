@@ -1,11 +1,11 @@
-"""Steady explanations over time (engine.temporal): the class held in "auto", the mask average."""
+"""Steady explanations over time (engine.runtime.temporal): the class held in "auto", the mask average."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine.temporal import MaskSmoother, Steadiness, SteadyClass
+from engine.runtime.temporal import MaskSmoother, Steadiness, SteadyClass
 
 
 def ranked(*pairs: tuple[int, float]) -> list[tuple[int, str, float]]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.errors import VideoError
-from engine.video import VideoReader, VideoWriter, ends_early
+from engine.video.reader import VideoReader, VideoWriter, ends_early
 
 
 def test_prefetched_frames_equal_inline_frames(data_root) -> None:
@@ -161,7 +161,7 @@ def test_grab_seek_and_rewind_move_through_the_same_frames(data_root) -> None:
 def test_frame_rate_falls_back_when_the_header_has_none(tmp_path) -> None:
     import cv2
 
-    from engine.video import FALLBACK_FPS, frame_rate
+    from engine.video.reader import FALLBACK_FPS, frame_rate
 
     class NoRate:
         def get(self, _prop: int) -> float:

@@ -1,4 +1,4 @@
-"""The one view composer (engine.views) on arrays: layouts, sizes, the box inside its exclusive edges, text."""
+"""The one view composer (engine.runtime.views) on arrays: layouts, sizes, the box inside its exclusive edges, text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
-from engine.views import (
+from engine.runtime.views import (
     BOX_COLOUR,
     LAYOUTS,
     caption_parts,

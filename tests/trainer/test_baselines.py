@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.baselines import (
+from trainer.evaluation.baselines import (
     CenterBox,
     GatedMaskingModel,
     GradCam,

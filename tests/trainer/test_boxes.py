@@ -10,7 +10,7 @@ import pytest
 
 from engine.classes import imagenet_classes
 from engine.errors import DataError
-from trainer.boxes import open_dataset, read_boxes_csv
+from trainer.data.boxes import open_dataset, read_boxes_csv
 
 HEADER = "file,label,orig_width,orig_height,x0,y0,x1,y1\n"
 

@@ -15,10 +15,10 @@ import torch
 
 from tests.trainer.test_train import PROJECT, TINY_MODEL, make_tiny_data
 from trainer.__main__ import main as trainer_main
-from trainer.evaluate import main as evaluate
-from trainer.finalise import main as finalise
-from trainer.grid import main as grid
-from trainer.train import main as train
+from trainer.evaluation.evaluate import main as evaluate
+from trainer.evaluation.grid import main as grid
+from trainer.training.finalise import main as finalise
+from trainer.training.train import main as train
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from engine.classes import imagenet_classes
 from engine.errors import DataError
-from trainer.data import BatchAugmenter, decode_image, find_source, load_training_set, read_video
+from trainer.data.images import BatchAugmenter, decode_image, find_source, load_training_set, read_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from engine.modelfile import load_model
+from engine.modelfiles.modelfile import load_model
 from tests.trainer.test_train import PROJECT, TINY_MODEL, make_tiny_data, read_csv
 
 

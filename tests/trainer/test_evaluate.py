@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from tests.trainer.test_provenance import absolute_paths
-from trainer.evaluate import evaluate_masker, main
+from trainer.evaluation.evaluate import evaluate_masker, main
 
 HEADER = "file,label,orig_width,orig_height,x0,y0,x1,y1\n"
 
@@ -125,7 +125,7 @@ def test_evaluate_masker_for_validation(untrained_masker, blackbox, small_data):
 
 
 def test_summary_leaves_the_warm_up_batch_out_of_the_time():
-    from trainer.scoring import summarise
+    from trainer.evaluation.scoring import summarise
 
     def row(hit: int, ms: float, warmup: int) -> dict:
         return {

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from trainer import faithfulness
-from trainer.baselines import Rise, normalise_per_image
+from trainer.evaluation import faithfulness
+from trainer.evaluation.baselines import Rise, normalise_per_image
 
 SIZE = 16
 OBJECT = (slice(4, 10), slice(5, 11))  # rows, columns: a 6 x 6 object, 36 of the 256 pixels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.gate import gated_errors, weak_figures, weak_pass_share
+from trainer.studies.gate import gated_errors, weak_figures, weak_pass_share
 
 
 def test_gated_errors_by_hand():

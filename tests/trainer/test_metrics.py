@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.metrics import (
+from trainer.evaluation.metrics import (
     best_iou,
     box_mean,
     box_paper,

@@ -11,10 +11,10 @@ from typing import Any
 from PIL import Image
 
 from engine.classes import imagenet_classes
-from engine.modelfile import read_card
+from engine.modelfiles.modelfile import read_card
 from engine.paths import DEFAULT_MODEL, PROJECT_ROOT
-from trainer.data import SOURCE_FILES, find_source, source_files
-from trainer.provenance import data_identity, portable_command, portable_path, portable_text
+from trainer.data.images import SOURCE_FILES, find_source, source_files
+from trainer.data.provenance import data_identity, portable_command, portable_path, portable_text
 
 _WINDOWS = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -45,7 +45,9 @@ def test_the_bundled_card_names_its_data_without_paths(data_root):
     assert absolute_paths(card) == []
     copy = json.loads(DEFAULT_MODEL.with_suffix(".card.json").read_text())
     assert absolute_paths(copy) == []
-    graphs = copy.pop("graphs")  # the exported graphs' section (engine/exported.py): the embedded card has none
+    graphs = copy.pop(
+        "graphs"
+    )  # the exported graphs' section (engine/modelfiles/exported.py): the embedded card has none
     assert copy == card and graphs["built_from"]["file"] == DEFAULT_MODEL.name
     data = card["training"]["data"]
     assert data["name"] == "imagenet-train" and data["images"] == 1750 and "path" not in data

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.boxes import Sample
-from trainer.saliency_study import CropCache, part_examples, summarise
+from trainer.data.boxes import Sample
+from trainer.studies.saliency_study import CropCache, part_examples, summarise
 
 
 class Counting(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainer.step import hard_negatives, select_classes, with_hard_negatives
+from trainer.training.step import hard_negatives, select_classes, with_hard_negatives
 
 
 def test_hard_negatives_come_from_the_top_classes_below_one_percent():

@@ -16,14 +16,14 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from engine.modelfile import load_model, save_model
+from engine.modelfiles.modelfile import load_model, save_model
 from tests.trainer.test_provenance import absolute_paths
-from trainer.config import TrainConfig
-from trainer.data import BatchAugmenter, load_training_set
-from trainer.distributed import Distributed
-from trainer.finalise import main as finalise
-from trainer.step import MaskerStep, StepContext, batch_indices, step_terms
-from trainer.train import build_masker, main, start_from
+from trainer.data.images import BatchAugmenter, load_training_set
+from trainer.training.config import TrainConfig
+from trainer.training.distributed import Distributed
+from trainer.training.finalise import main as finalise
+from trainer.training.step import MaskerStep, StepContext, batch_indices, step_terms
+from trainer.training.train import build_masker, main, start_from
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

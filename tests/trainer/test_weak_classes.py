@@ -7,7 +7,7 @@ import json
 import numpy as np
 import torch
 
-from trainer.weak_classes import (
+from trainer.studies.weak_classes import (
     WEAK_PROBABILITY,
     Case,
     largest_blob,

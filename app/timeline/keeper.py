@@ -1,0 +1,221 @@
+"""TimelineKeeper: keeps the evidence timeline (app.timeline.rows) in step with what is open, explained and chosen.
+
+- It follows a key (the video file, the class, the fill, the model): the class is the one chosen, or in "auto" the
+  class explained on the frame on screen, taken when a frame is shown while paused (and at the first frame), so
+  that the timeline does not flip between classes while the video plays. A new key clears the timeline (or shows
+  the rows kept for it) and restarts the background pass for it.
+- Rows come from the frames shown (`on_result`, connected by the window), the live evidence checks, and the
+  background pass (app/timeline/whole_file_pass.py). The pass runs only with the evidence check on (the user's switch
+  for black-box passes beyond the frame's own), only for video files, and only when the live view is idle: it is
+  paused while the video plays and until QUIET_MS after the last frame shown (a scrub, a step, a setting).
+- File > Save evidence as CSV writes the rows known (engine.video.frametable's columns, as `engine render` writes them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QWidget
+
+from app.explaining.results import FrameResult, ModelInfo, SourceInfo
+from app.explaining.worker import PipelineWorker
+from app.state import AppState
+from app.timeline.rows import EvidenceTimeline, TimelineKey
+from app.timeline.whole_file_pass import ModelChoice, PassJob, TimelinePass
+from engine.contract import AUTO, Evidence
+from engine.errors import SaliencyError
+from engine.video.frametable import FrameRecord
+
+QUIET_MS = 600  # the live view has been idle this long: the background pass may take the CPU
+
+
+class TimelineKeeper(QObject):
+    changed = pyqtSignal()  # the timeline's rows or key changed: repaint
+    message = pyqtSignal(str)  # for the status bar
+    failure = pyqtSignal(str, str)  # (title, text)
+    # from the pass's thread to this object's (queued)
+    _record = pyqtSignal(object, object)
+    _done = pyqtSignal(object, int)
+    _error = pyqtSignal(object, str)
+
+    def __init__(self, state: AppState, worker: PipelineWorker, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.timeline = EvidenceTimeline()
+        self.explainer_pass: TimelinePass | None = None  # started the first time there is work for it
+        self._dialog_parent = parent
+        self._source: SourceInfo | None = None  # the video file open (None: a camera, an image, nothing)
+        self._model: ModelChoice | None = None
+        self._models_loaded = 0
+        self._failed_model: int | None = None  # the pass could not run on this model: not tried again
+        self._auto_class: int | None = None  # in "auto": the class the timeline follows
+        self._shown_class: int | None = None  # the class explained on the frame on screen
+        self._quiet = QTimer(self)
+        self._quiet.setSingleShot(True)
+        self._quiet.setInterval(QUIET_MS)
+        self._quiet.timeout.connect(self._resume)
+        worker.source_opened.connect(self._on_source_opened)
+        worker.source_changed.connect(self._on_source_changed)
+        worker.model_ready.connect(self._on_model_ready)
+        worker.model_loading.connect(lambda _text: self._on_model_gone())
+        worker.model_failed.connect(lambda _text: self._on_model_gone())
+        worker.evidence_ready.connect(self._on_evidence)
+        self._record.connect(self._on_record)
+        self._done.connect(self._on_done)
+        self._error.connect(self._on_error)
+        state.subscribe(self._on_state)
+
+    # -- what the window hands over -----------------------------------------------------------------------------
+    def on_result(self, result: FrameResult) -> None:
+        """A frame on screen (after the window showed it)."""
+        source, explanation = self._source, result.explanation
+        if source is None or result.generation != source.generation or explanation is None:
+            return
+        if self.state.region is not None:  # a region's numbers are not the whole frame's: the timeline's are
+            return
+        self._shown_class = explanation.target
+        self.hold()
+        if self.state.target == AUTO and (self._auto_class is None or not self.state.playing):
+            self._follow_auto_class()
+        if result.frame_index is not None and self.timeline.add_explained(result.frame_index, explanation):
+            self.changed.emit()
+
+    def save_csv(self, path: str | Path | None = None) -> Path | None:
+        """The rows known so far as CSV, at `path` (None: ask where); the path written, or None."""
+        timeline, source = self.timeline, self._source
+        if timeline.key is None or source is None or timeline.filled() == 0:
+            self.failure.emit("Save evidence", "Nothing to save yet: open a video file and let frames be explained.")
+            return None
+        if path is None:
+            video = Path(source.path)
+            name = (timeline.class_name or str(timeline.key.target)).replace(" ", "_").replace("/", "_")
+            suggestion = str(video.with_name(f"{video.stem}-evidence-{name}.csv"))
+            path, _ = QFileDialog.getSaveFileName(
+                self._dialog_parent, "Save evidence as CSV", suggestion, "CSV (*.csv)"
+            )
+            if not path:
+                return None
+        try:
+            rows = timeline.write_csv(path)
+        except SaliencyError as error:
+            self.failure.emit("Evidence not saved", str(error))
+            return None
+        missing = timeline.frame_count - rows
+        rest = f"; {missing} frames are not computed yet" if missing > 0 else ""
+        self.message.emit(f"Saved the evidence of {rows} frames ({timeline.class_name}) to {path}{rest}")
+        return Path(path)
+
+    def close(self) -> None:
+        self._quiet.stop()
+        if self.explainer_pass is not None:
+            self.explainer_pass.close()
+            self.explainer_pass = None
+
+    # -- the key ------------------------------------------------------------------------------------------------
+    def target(self) -> int | None:
+        """The class the timeline follows (None: none yet)."""
+        return self._auto_class if self.state.target == AUTO else self.state.target
+
+    def _follow_auto_class(self) -> None:
+        if self._shown_class is not None and self._shown_class != self._auto_class:
+            self._auto_class = self._shown_class
+            self._select()
+
+    def _select(self) -> None:
+        """Follow the key of what is open and chosen now; restart the pass for it."""
+        source, model, target = self._source, self._model, self.target()
+        key = None
+        if source is not None and model is not None and target is not None:
+            key = TimelineKey(source.path, target, self.state.fill, self._models_loaded, self.state.aspect)
+        count = (source.frame_count or 0) if source is not None else 0
+        self.timeline.select(key, count, source.fps if source is not None else 25.0)
+        self._start_pass()
+        self.changed.emit()
+
+    def _start_pass(self) -> None:
+        key, source, model = self.timeline.key, self._source, self._model
+        wanted = key is not None and source is not None and model is not None and self.state.evidence
+        complete = self.timeline.complete_frames()
+        if not wanted or self._failed_model == self._models_loaded or len(complete) == self.timeline.frame_count:
+            if self.explainer_pass is not None:
+                self.explainer_pass.start(None)  # nothing to do (or all there, kept from before)
+            return
+        assert key is not None and source is not None and model is not None
+        if self.explainer_pass is None:
+            self.explainer_pass = TimelinePass(self._record.emit, self._done.emit, self._error.emit)
+            self.hold()
+        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete, aspect=key.aspect)
+        self.explainer_pass.start(job)
+
+    # -- when the pass may run ----------------------------------------------------------------------------------
+    def hold(self, _frame: int | None = None) -> None:
+        """The live view is busy (a frame shown, a seek asked for, a setting changed): pause the pass until it has
+        been idle for QUIET_MS."""
+        if self.explainer_pass is None:
+            return
+        self.explainer_pass.set_paused(True)
+        if self.state.playing:
+            self._quiet.stop()
+        else:
+            self._quiet.start()
+
+    def _resume(self) -> None:
+        if self.explainer_pass is not None and not self.state.playing:
+            self.explainer_pass.set_paused(False)
+
+    # -- what happens -------------------------------------------------------------------------------------------
+    def _on_state(self, changed: set[str]) -> None:
+        if "target" in changed:
+            self._auto_class = None  # in "auto", the next frame shown decides
+        if changed & {"target", "fill", "aspect"}:
+            self._select()
+        elif "evidence" in changed:
+            self._start_pass()
+        if "playing" in changed and not self.state.playing and self.state.target == AUTO:
+            self._follow_auto_class()
+        self.hold()
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self._source = info if info.kind == "video" and info.path and info.frame_count else None
+        self._auto_class = self._shown_class = None
+        self.timeline.forget()
+        self._select()
+
+    def _on_source_changed(self, info: SourceInfo) -> None:
+        if self._source is not None and info.generation == self._source.generation and info.frame_count:
+            self._source = info
+            self.timeline.resize(info.frame_count)
+            self.changed.emit()
+
+    def _on_model_ready(self, info: ModelInfo) -> None:
+        self._model = ModelChoice(self.state.model_path, info.backend)
+        self._models_loaded += 1
+        self.timeline.forget()
+        self._select()
+
+    def _on_model_gone(self) -> None:
+        self._model = None
+        self.timeline.forget()
+        self._select()
+
+    def _on_evidence(self, evidence: Evidence) -> None:
+        source = self._source
+        if source is None or evidence.tag != source.generation or self.state.region is not None:
+            return
+        if self.timeline.add_evidence(evidence.frame_index, evidence.target, evidence.probabilities):
+            self.changed.emit()
+
+    def _on_record(self, key: object, record: FrameRecord) -> None:
+        if isinstance(key, TimelineKey) and self.timeline.add_record(key, record):
+            self.changed.emit()
+
+    def _on_done(self, key: object, frames: int) -> None:
+        if key == self.timeline.key:
+            name = self.timeline.class_name
+            self.message.emit(f"Evidence timeline: all {frames} frames computed for {name}")
+
+    def _on_error(self, key: object, text: str) -> None:
+        if isinstance(key, TimelineKey):
+            self._failed_model = key.model
+        self.failure.emit("Evidence timeline", f"The background pass over the video stopped: {text}")

@@ -1,0 +1,224 @@
+"""The timeline's background pass: every frame of a video explained for one class, in one thread of low priority
+(plain Python threads, no Qt, tested headless).
+
+It fills in what the live view leaves out (the live view explains the frames it shows, and checks the evidence of
+only about ten of them a second). Frames are read in order from the start with the engine's one video reader and
+explained with engine.video.sequence as `engine render` explains them (same rows, engine.video.frametable), on an
+Explainer of its own, so that the live pipeline's model is never shared between threads:
+- on a CPU runtime (ONNX Runtime, OpenVINO) the pass's model runs in one intra-op thread, this thread, at a nice
+  value above the live pipeline's and the evidence stream's: when both want the CPU, the live view gets it;
+- the pass can be paused (the keeper pauses it while the video plays or is scrubbed) and waits between frames;
+- a new job (another class, fill, file or model) replaces the old one at the next frame: frames already complete
+  are passed over (decoded, not explained).
+
+The Explainer is built in the pass's thread the first time a job runs, and again when the job's model differs.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.closing import Closing
+from engine.errors import SaliencyError
+from engine.runtime.live import lower_this_threads_priority
+from engine.runtime.temporal import Steadiness
+from engine.video.frametable import FrameRecord
+from engine.video.reader import VideoReader
+
+if TYPE_CHECKING:
+    from engine.api import Explainer
+    from engine.video.sequence import SequenceExplainer
+
+PASS_NICENESS = 15  # above the evidence stream's 10: the live view first, its evidence next, the timeline last
+CPU_RUNNERS = ("onnxruntime", "openvino")  # backends whose threads the Explainer takes as options
+LIVE_STEADINESS = Steadiness(steady_class=False, smooth=1.0)  # each frame on its own, as the live view shows it
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model the live view runs: the pass builds the same (path None: the bundled default)."""
+
+    path: str | None
+    backend: str  # the backend the live view ended up on (not "auto": the pass takes the same one)
+
+
+@dataclass(frozen=True)
+class PassJob:
+    key: object  # the caller's identification of the numbers (app.timeline.rows.TimelineKey), handed back with each row
+    path: str  # the video file
+    target: int  # a class index (never AUTO)
+    fill: str
+    fps: float  # the frame rate the rows' times are counted in
+    model: ModelChoice
+    skip: frozenset[int] = field(default_factory=frozenset)  # frames whose rows are complete already
+    steadiness: Steadiness = LIVE_STEADINESS
+    aspect: str = "stretch"  # as the live view explains the whole frame (engine.runtime.framing)
+
+
+def build_pass_explainer(model: ModelChoice) -> Explainer:
+    """The pass's own Explainer: the live view's model and backend; on a CPU runner, one thread per graph."""
+    from engine.api import Explainer  # the engine loads here, in the pass's thread
+
+    options = {"threads": 1, "evidence_threads": 1} if model.backend in CPU_RUNNERS else {}
+    return Explainer(model.path, model.backend, evidence=True, backend_options=options)
+
+
+class TimelinePass(Closing):
+    """One thread that explains the frames of the current job, in order, when not paused.
+
+        explainer_pass = TimelinePass(on_record=..., on_done=..., on_error=...)
+        explainer_pass.start(job)          # replaces the job running (at the next frame)
+        explainer_pass.set_paused(True)    # waits between frames until unpaused
+        explainer_pass.close()
+
+    `on_record(key, record)`, `on_done(key, frames)` and `on_error(key, text)` are called from the pass's thread.
+    """
+
+    def __init__(
+        self,
+        on_record: Callable[[object, FrameRecord], None],
+        on_done: Callable[[object, int], None] = lambda key, frames: None,
+        on_error: Callable[[object, str], None] = lambda key, text: None,
+        *,
+        load_explainer: Callable[[ModelChoice], Explainer] = build_pass_explainer,
+        niceness: int = PASS_NICENESS,
+    ) -> None:
+        self.on_record = on_record
+        self.on_done = on_done
+        self.on_error = on_error
+        self._load_explainer = load_explainer
+        self._niceness = niceness
+        self.explained = 0  # frames explained so far (all jobs)
+        self._condition = threading.Condition()
+        self._job: PassJob | None = None
+        self._paused = False
+        self._closed = False
+        self._busy = False  # a frame is being explained (or the model built)
+        self._explainer: Explainer | None = None
+        self._explainer_model: ModelChoice | None = None
+        self._thread = threading.Thread(target=self._run, name="timeline-pass", daemon=True)
+        self._thread.start()
+
+    # -- from any thread ------------------------------------------------------------------------------------------
+    def start(self, job: PassJob | None) -> None:
+        """Work on `job` from now on (None: nothing)."""
+        with self._condition:
+            self._job = job
+            self._condition.notify_all()
+
+    def set_paused(self, paused: bool) -> None:
+        with self._condition:
+            self._paused = paused
+            self._condition.notify_all()
+
+    @property
+    def job(self) -> PassJob | None:
+        with self._condition:
+            return self._job
+
+    def idle(self, timeout: float | None = None) -> bool:
+        """Wait until no job is left (tests); True when idle."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._job is None and not self._busy, timeout)
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._job = None
+            self._condition.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)  # a model being built cannot be interrupted
+
+    # -- the pass's thread ----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        lower_this_threads_priority(self._niceness)
+        try:
+            while (job := self._next_job()) is not None:
+                self._work_on(job)
+        finally:
+            if self._explainer is not None:
+                self._explainer.close()
+
+    def _next_job(self) -> PassJob | None:
+        """The job to run once unpaused; None when closed."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._closed or (self._job is not None and not self._paused))
+            if self._closed:
+                return None
+            self._busy = True
+            return self._job
+
+    def _current(self, job: PassJob) -> bool:
+        """Wait while paused; True while `job` is still the one to do."""
+        with self._condition:
+            self._busy = False
+            self._condition.notify_all()
+            self._condition.wait_for(lambda: self._closed or self._job is not job or not self._paused)
+            if self._job is not job or self._closed:
+                return False
+            self._busy = True
+            return True
+
+    def _finish(self, job: PassJob) -> None:
+        with self._condition:
+            if self._job is job:
+                self._job = None
+            self._busy = False
+            self._condition.notify_all()
+
+    def _work_on(self, job: PassJob) -> None:
+        try:
+            frames = self._explain_all(job)
+        except Exception as error:  # the user hears about it; the pass waits for the next job
+            traceback.print_exc()
+            self._finish(job)
+            # the project's own errors say what happened and what to do: shown as they are
+            self.on_error(
+                job.key, str(error) if isinstance(error, SaliencyError) else f"{type(error).__name__}: {error}"
+            )
+            return
+        self._finish(job)
+        if frames is not None:
+            self.on_done(job.key, frames)
+
+    def _explain_all(self, job: PassJob) -> int | None:
+        """Every frame of the job's video in order; the number of frames, or None when the job was replaced."""
+        sequence = self._sequence(job)
+        if sequence is None:
+            return None
+        with VideoReader(job.path) as reader:
+            index = 0
+            while self._current(job):
+                if index in job.skip:
+                    if not reader.grab():
+                        return index
+                    sequence.reset()  # the next frame explained does not follow the last one
+                else:
+                    frame = reader.read()
+                    if frame is None:
+                        return index
+                    explanation = sequence.explain([frame])[0]
+                    self.explained += 1
+                    if self._job is job:
+                        self.on_record(job.key, FrameRecord.of(index, job.fps, explanation))
+                index += 1
+        return None
+
+    def _sequence(self, job: PassJob) -> SequenceExplainer | None:
+        """A SequenceExplainer for the job on the model it asks for (built now when it is another one)."""
+        from engine.video.sequence import SequenceExplainer  # imports engine.api: cheap, no torch
+
+        if self._explainer is None or self._explainer_model != job.model:
+            if self._explainer is not None:
+                self._explainer.close()
+                self._explainer = None
+            self._explainer = self._load_explainer(job.model)
+            self._explainer_model = job.model
+        if not self._current(job):
+            return None
+        self._explainer.fill = job.fill  # the fill of the job's rows (the Explainer's setting for every call)
+        return SequenceExplainer(self._explainer, job.target, job.steadiness, evidence=True, aspect=job.aspect)
