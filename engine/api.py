@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from engine.contract import ASPECTS, AUTO, FILLS, VIEWS, ClassInfo, Evidence, Explanation
 from engine.explainer import Explainer, backend_availability
 from engine.runtime.framing import full_resolution
-from engine.runtime.host import PreparedFrame
 from engine.runtime.live import EvidenceStream
+from engine.runtime.stages import PreparedFrame
 
 if TYPE_CHECKING:
     from engine.modelfiles.loading import SaliencyModel

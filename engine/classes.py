@@ -10,13 +10,15 @@ import csv
 from functools import lru_cache
 from pathlib import Path
 
-from engine.contract import ClassInfo
+import numpy as np
+
+from engine.contract import AUTO, ClassInfo
 from engine.errors import UnknownClassError
 
 _IMAGENET_TSV = Path(__file__).parent / "data" / "imagenet_classes.tsv"
 
 
-__all__ = ["ClassInfo", "generic_classes", "imagenet_classes", "resolve_class"]
+__all__ = ["ClassInfo", "generic_classes", "imagenet_classes", "resolve_class", "resolve_target"]
 
 
 @lru_cache(maxsize=1)
@@ -49,3 +51,18 @@ def resolve_class(target: str | int, classes: tuple[ClassInfo, ...]) -> int:
         raise UnknownClassError(f"no class named {target!r}; try part of a name, e.g. 'tabby' or 'espresso'")
     shown = "; ".join(f"{m.index}: {m.display_name}" for m in matches[:8])
     raise UnknownClassError(f"{target!r} matches {len(matches)} classes ({shown}...); be more specific")
+
+
+def resolve_target(target: int | str, classes: tuple[ClassInfo, ...]) -> int:
+    """A class index, AUTO, "auto", or a class name / wnid -> a class index or AUTO."""
+    if isinstance(target, str) and target.strip().lower() == "auto":
+        return AUTO
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        if int(target) == AUTO:
+            return AUTO
+        if not 0 <= int(target) < len(classes):
+            raise UnknownClassError(f"class index {int(target)} is outside 0..{len(classes) - 1} of this black box")
+        return int(target)
+    if isinstance(target, str):
+        return resolve_class(target, classes)
+    raise UnknownClassError(f"a target is a class index, a class name or 'auto', not {target!r}")

@@ -27,53 +27,30 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.classes import resolve_target
 from engine.closing import Closing
-from engine.contract import AUTO, BACKEND_CHOICES, ClassInfo, Explanation
+from engine.contract import AUTO, BACKEND_CHOICES, Explanation
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.modelfiles.exported import exported_graphs
 from engine.modelfiles.prepared import PreparedModel, find, forget
 from engine.paths import DEFAULT_MODEL, default_model_path
 from engine.runtime.composite_host import check_fill, check_opacity
-from engine.runtime.framing import Region, framed, unpad
+from engine.runtime.framing import Region, as_rgb_frame, framed, unpad
 from engine.runtime.gate import GATE, check_gate
 from engine.runtime.gpu_probe import nvidia_gpu_count
-from engine.runtime.host import HostPipeline, MaskFilter, PreparedFrame, as_rgb_frame, resolve_target
+from engine.runtime.host import HostKernels
 from engine.runtime.runners import RUNNER_NAMES, Runner, RunnerLoadError, Threads, create_runner, runner_availability
+from engine.runtime.stages import FramePipeline, MaskFilter, PreparedFrame
 
 if TYPE_CHECKING:
     from engine.models.blackbox import BlackBox
     from engine.models.masker import Masker
 
 TORCH_BACKENDS = ("tensorrt", "torch-cuda", "torch-cpu")
-
-
-class Pipeline(Protocol):
-    """What HostPipeline and DevicePipeline both offer."""
-
-    input_size: int
-    classes: tuple[ClassInfo, ...]
-
-    def warm_up(self, evidence: bool = True) -> None: ...
-
-    def prepare(self, frame: np.ndarray, view_size: tuple[int, int] | None = None) -> PreparedFrame: ...
-
-    def run(
-        self,
-        frames: list[PreparedFrame],
-        targets: list[int],
-        *,
-        fill: str,
-        opacity: float,
-        evidence: bool,
-        mask_filter: MaskFilter | None = None,
-        gate: float = 0.0,
-    ) -> list[Explanation]: ...
-
-    def evidence(self, explanation: Explanation) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -260,7 +237,9 @@ class Explainer(Closing):
         self.model_description = prepared.name
         self.classes = prepared.classes
         self.input_size = prepared.input_size
-        self.pipeline: Pipeline = HostPipeline(runner, prepared.input_size, prepared.classes)
+        self.pipeline: FramePipeline[Any, Any, Any] = FramePipeline(
+            HostKernels(runner, prepared.input_size), prepared.classes
+        )
         self.pipeline.warm_up()
 
     def _start_torch(
@@ -274,7 +253,7 @@ class Explainer(Closing):
     ) -> None:
         from engine.backends import build_backend
         from engine.export.graphs import model_graphs
-        from engine.runtime.device import DevicePipeline, TorchRunner
+        from engine.runtime.device import DeviceKernels, TorchRunner
 
         graphs = model_graphs(masker.cpu(), blackbox.cpu(), name=name)
         # `auto` tries the backends in order and falls through one whose set-up fails, saying why
@@ -283,11 +262,11 @@ class Explainer(Closing):
         self.model_description = graphs.name
         self.classes = blackbox.classes
         self.input_size = graphs.input_size
-        if self.backend.device.type == "cpu":
+        if self.backend.device.type == "cpu":  # torch-cpu: the host kernels, the backend behind a runner
             self.runner = TorchRunner(self.backend)
-            self.pipeline = HostPipeline(self.runner, graphs.input_size, blackbox.classes)
+            self.pipeline = FramePipeline(HostKernels(self.runner, graphs.input_size), blackbox.classes)
         else:
-            self.pipeline = DevicePipeline(self.backend, graphs.input_size, blackbox.classes)
+            self.pipeline = FramePipeline(DeviceKernels(self.backend, graphs.input_size), blackbox.classes)
         self.pipeline.warm_up()
 
     # -- explaining -----------------------------------------------------------------------------------------------

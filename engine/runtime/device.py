@@ -1,37 +1,51 @@
-"""The frame pipeline on a GPU: each frame is uploaded once; preprocessing, the model, the mask's upsampling and
-compositing run on the device (engine/runtime/composite_device.py), and only the final uint8 views come back in one
-copy.
+"""The stages' kernels on a torch backend's device (engine/runtime/stages.py), for the GPU backends: each frame is
+uploaded once; preprocessing, the model, the mask's upsampling and compositing run on the device
+(engine/runtime/composite_device.py), and only the final uint8 views come back, in one copy.
 
-The same contract as the CPU pipeline (engine/runtime/host.py): `prepare`, `run`, `evidence`, `warm_up`. A torch
-backend on the CPU (torch-cpu) runs through the CPU pipeline instead, behind `TorchRunner`.
+A torch backend on the CPU (torch-cpu) runs with the host kernels instead, behind `TorchRunner`. The backend is any
+object with a torch backend's `infer` (engine.backends.base.Backend): this package sits below the backends.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from engine.backends.base import Backend
-from engine.contract import AUTO, ClassInfo, Explanation
 from engine.runtime.composite_device import TorchCompositor
-from engine.runtime.composite_host import check_fill, check_opacity, fit_size
-from engine.runtime.gate import closed
-from engine.runtime.host import MaskFilter, PreparedFrame, StageTimer, explanation_of, probabilities_of
+from engine.runtime.composite_host import Views, fit_size
 from engine.runtime.runners import Runner
+from engine.runtime.stages import PreparedFrame, StageTimer
+
+GRAPHS = ("saliency", "classifier")
+
+
+class TorchBackend(Protocol):
+    """What the kernels use of a torch backend (engine.backends.base.Backend)."""
+
+    name: str
+    device: torch.device
+    batch_sizes: tuple[int, ...]
+
+    def infer(self, graph: str, feed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
 
 
 class TorchRunner(Runner):
     """A torch backend on the CPU as a runner (numpy in and out; the arrays share memory with the tensors)."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: TorchBackend) -> None:
         if backend.device.type != "cpu":
             raise ValueError(f"TorchRunner runs CPU backends; {backend.name} is on {backend.device}")
         self.backend = backend
         self.name = backend.name
-        self._locks = {graph: threading.Lock() for graph in ("saliency", "classifier")}
+        self._locks = {graph: threading.Lock() for graph in GRAPHS}
 
     def run(self, graph: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._locks[graph]:
@@ -66,108 +80,65 @@ class DeviceStageTimer:
         return timings
 
 
-class DevicePipeline:
-    """Explains frames with a GPU backend (owned by the caller)."""
+class DeviceKernels:
+    """The stages with `backend` (owned by the caller) on its device. Images (B, 3, S, S) float in [0, 1], masks
+    (B, 1, h, w) and fills stay on the device."""
 
-    def __init__(self, backend: Backend, input_size: int, classes: tuple[ClassInfo, ...]) -> None:
+    def __init__(self, backend: TorchBackend, input_size: int) -> None:
         self.backend = backend
         self.input_size = input_size
-        self.classes = classes
+        self.batch_sizes = tuple(backend.batch_sizes)
         self.device = backend.device
         self.ops = TorchCompositor(input_size, self.device)
         # the live mask and the evidence check may call from two threads: one graph at a time each
-        self._locks = {graph: threading.Lock() for graph in ("saliency", "classifier")}
-
-    def warm_up(self, evidence: bool = True) -> None:
-        frame = np.zeros((480, 640, 3), dtype=np.uint8)
-        for batch in self.backend.batch_sizes:
-            self.run([self.prepare(frame)] * batch, [AUTO] * batch, evidence=evidence and batch == 1)
-
-    def prepare(self, frame: np.ndarray, view_size: tuple[int, int] | None = None) -> PreparedFrame:
-        """Nothing to do ahead on the host: resizing happens on the device. Records the views' size."""
-        size = fit_size((frame.shape[1], frame.shape[0]), view_size)
-        placeholder = np.empty((0, 0, 3), np.uint8)
-        return PreparedFrame(frame, placeholder, placeholder, 0.0, shown_size=size)
+        self._locks = {graph: threading.Lock() for graph in GRAPHS}
 
     def _infer(self, graph: str, feed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with self._locks[graph]:
             return self.backend.infer(graph, feed)
 
-    def run(
-        self,
-        frames: list[PreparedFrame],
-        targets: list[int],
-        *,
-        fill: str = "blur",
-        opacity: float = 0.5,
-        evidence: bool = True,
-        mask_filter: MaskFilter | None = None,
-        gate: float = 0.0,
-    ) -> list[Explanation]:
-        check_fill(fill)
-        check_opacity(opacity)
-        if len(frames) != len(targets) or not frames:
-            raise ValueError(f"{len(frames)} frames and {len(targets)} targets")
-        if len({item.frame.shape for item in frames}) != 1:
-            raise ValueError(f"a batch needs frames of one size, got {sorted({item.frame.shape for item in frames})}")
-        ops = self.ops
-        timer: DeviceStageTimer | StageTimer = DeviceStageTimer() if self.device.type == "cuda" else StageTimer()
-        frames_device = ops.upload([item.frame for item in frames])
-        images = ops.model_input(frames_device)  # (B, 3, S, S) in [0, 1]
-        shown = ops.shown(frames_device, frames[0].shown_size)
-        timer.mark("preprocess")
+    def prepare(self, frame: np.ndarray, view_size: tuple[int, int] | None) -> PreparedFrame:
+        """Nothing to do ahead on the host: resizing happens on the device. Records the views' size."""
+        size = fit_size((frame.shape[1], frame.shape[0]), view_size)
+        placeholder = np.empty((0, 0, 3), np.uint8)
+        return PreparedFrame(frame, placeholder, placeholder, 0.0, shown_size=size)
+
+    def timer(self, frames: Sequence[PreparedFrame]) -> DeviceStageTimer | StageTimer:
+        return DeviceStageTimer() if self.device.type == "cuda" else StageTimer()
+
+    def model_input(self, frames: Sequence[PreparedFrame]) -> tuple[torch.Tensor, torch.Tensor]:
+        uploaded = self.ops.upload([item.frame for item in frames])
+        return self.ops.model_input(uploaded), self.ops.shown(uploaded, frames[0].shown_size)
+
+    def saliency(self, images: torch.Tensor, targets: list[int]) -> tuple[torch.Tensor, np.ndarray]:
         target_tensor = torch.tensor(targets, dtype=torch.long).to(self.device, non_blocking=True)
         outputs = self._infer("saliency", {"image": images, "target": target_tensor})
-        probs = torch.softmax(outputs["logits"].float(), dim=1).cpu().numpy()  # (B, K)
-        chosen = [target if target != AUTO else int(probs[index].argmax()) for index, target in enumerate(targets)]
-        shut = closed(probs, targets, chosen, gate)
-        if shut.any():  # the gate (engine.runtime.gate): empty masks for classes the black box does not see
-            kept = torch.from_numpy(~shut).to(self.device, dtype=outputs["mask_low"].dtype)
-            outputs = {**outputs, "mask_low": outputs["mask_low"] * kept[:, None, None, None]}
-        if mask_filter is not None:  # small masks: through the host and back
-            masks = mask_filter(outputs["mask_low"][:, 0].float().cpu().numpy(), chosen)
-            mask_low = torch.from_numpy(np.ascontiguousarray(masks[:, None], dtype=np.float32))
-            outputs = {**outputs, "mask_low": mask_low.to(self.device)}
-        timer.mark("model")
-        fill_low = ops.fill_low(images, fill)
-        views = ops.views(shown, outputs["mask_low"], fill_low, opacity)
-        model_images = ops.to_host_images(images)
-        timer.mark("composite")
-        checked: list[dict[str, float] | None] = [None] * len(frames)
-        if evidence:
-            inputs = ops.evidence_input(images, outputs["mask_low"], fill_low)  # (2B, ...): preserved, then destroyed
-            evidence_probs = torch.softmax(self._infer("classifier", {"image": inputs})["logits"], dim=1).cpu()
-            batch = len(frames)
-            checked = [
-                probabilities_of(probs[index, target], evidence_probs[[index, batch + index], target].numpy())
-                for index, target in enumerate(chosen)
-            ]
-            timer.mark("evidence")
-        timings = timer.result(len(frames))
-        masks_low = outputs["mask_low"][:, 0].float().cpu().numpy()
-        return [
-            explanation_of(
-                item,
-                view,
-                target,
-                probs[index],
-                self.classes,
-                checked=checked[index],
-                timings=timings,
-                mask_low=masks_low[index],
-                model_image=model_images[index],
-                fill=fill,
-                opacity=opacity,
-            )
-            for index, (item, view, target) in enumerate(zip(frames, views, chosen))
-        ]
+        return outputs["mask_low"], torch.softmax(outputs["logits"].float(), dim=1).cpu().numpy()
 
-    def evidence(self, explanation: Explanation) -> dict[str, float]:
-        """The evidence check of an explanation made earlier (the live stream's second pass)."""
-        ops = self.ops
-        image = torch.from_numpy(explanation.model_image[None]).to(self.device)
-        images = image.permute(0, 3, 1, 2).float().div_(255)
-        mask_low = torch.from_numpy(np.ascontiguousarray(explanation.mask_low[None, None])).to(self.device)
-        inputs = ops.evidence_input(images, mask_low, ops.fill_low(images, explanation.fill))
-        probs = torch.softmax(self._infer("classifier", {"image": inputs})["logits"], dim=1).cpu()
-        return probabilities_of(explanation.target_probability, probs[:, explanation.target].numpy())
+    def emptied(self, masks: torch.Tensor, shut: np.ndarray) -> torch.Tensor:
+        kept = torch.from_numpy(~shut).to(self.device, dtype=masks.dtype)
+        return masks * kept[:, None, None, None]
+
+    def to_host(self, masks: torch.Tensor) -> np.ndarray:
+        return masks[:, 0].float().cpu().numpy()
+
+    def from_host(self, masks: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(masks[:, None], dtype=np.float32)).to(self.device)
+
+    def fills(self, images: torch.Tensor, fill: str) -> torch.Tensor:
+        return self.ops.fill_low(images, fill)
+
+    def views(self, shown: torch.Tensor, masks: torch.Tensor, fills: torch.Tensor, opacity: float) -> list[Views]:
+        return self.ops.views(shown, masks, fills, opacity)
+
+    def model_images(self, images: torch.Tensor) -> list[np.ndarray]:
+        return list(self.ops.to_host_images(images))
+
+    def images_of(self, model_images: list[np.ndarray]) -> torch.Tensor:
+        uploaded = torch.from_numpy(np.stack(model_images)).to(self.device)
+        return uploaded.permute(0, 3, 1, 2).float().div_(255)
+
+    def evidence(self, images: torch.Tensor, masks: torch.Tensor, fills: torch.Tensor) -> np.ndarray:
+        inputs = self.ops.evidence_input(images, masks, fills)  # (2B, ...): preserved, then destroyed
+        probs = torch.softmax(self._infer("classifier", {"image": inputs})["logits"], dim=1).cpu().numpy()
+        return probs.reshape(2, len(images), -1).transpose(1, 0, 2)  # (B, 2, K)

@@ -27,6 +27,23 @@ MIN_REGION: Final = 8  # pixels: a smaller drag is a click, not a region
 Region = tuple[int, int, int, int]  # (x0, y0, x1, y1) in the frame's pixels, x1 / y1 exclusive
 
 
+def as_rgb_frame(frame: object) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from RGB, greyscale (H, W) / (H, W, 1) or RGBA (H, W, 4); ValueError otherwise."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"a frame must be a numpy array, not {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"a frame must be uint8 (0..255), not {frame.dtype}")
+    if frame.ndim == 2:
+        frame = frame[:, :, None]
+    if frame.ndim != 3 or frame.shape[2] not in (1, 3, 4) or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"a frame must be (H, W, 3) RGB, (H, W) / (H, W, 1) grey or (H, W, 4) RGBA, not {frame.shape}")
+    if frame.shape[2] == 1:
+        frame = np.repeat(frame, 3, axis=2)
+    elif frame.shape[2] == 4:
+        frame = frame[:, :, :3]
+    return np.ascontiguousarray(frame)
+
+
 def check_aspect(aspect: str) -> str:
     if aspect not in ASPECTS:
         raise ValueError(f"aspect must be one of {ASPECTS}, not {aspect!r}")

@@ -2,7 +2,7 @@
 `python -m engine.tools.agreement [--video V] [--frames N]`.
 
 The reference is the pipeline every explanation came from before the CPU runtime: the model in PyTorch FP32 and the
-views composited with torch (`DevicePipeline` on the CPU). The candidate is what the app and `engine render` run on a
+views composited with torch (the device kernels, on the CPU). The candidate is what the app and `engine render` run on a
 machine without an NVIDIA GPU: the prepared ONNX export in ONNX Runtime, composited with OpenCV on the host, once at
 the frame's own size and once the live way (views at the window's size, made again at full size for a snapshot by
 `full_resolution`), with the evidence checked both in the same call and afterwards (the live stream's way).
@@ -58,20 +58,21 @@ def _reference(model_path: Path) -> object:
     from engine.backends import build_backend
     from engine.export.graphs import model_graphs
     from engine.modelfiles.loading import load_masker
-    from engine.runtime.device import DevicePipeline
+    from engine.runtime.device import DeviceKernels
+    from engine.runtime.stages import FramePipeline
 
     model = load_masker(model_path)
     graphs = model_graphs(model.masker, model.blackbox, name=model_path.stem)
     backend, _, _ = build_backend("torch-cpu", graphs)
-    return DevicePipeline(backend, graphs.input_size, model.blackbox.classes)
+    return FramePipeline(DeviceKernels(backend, graphs.input_size), model.blackbox.classes)
 
 
 def compare(model_path: Path, video: Path, count: int, stride: int) -> list[FrameAgreement]:
     from engine.explainer import Explainer
-    from engine.runtime.device import DevicePipeline
+    from engine.runtime.stages import FramePipeline
 
     reference = _reference(model_path)
-    assert isinstance(reference, DevicePipeline)
+    assert isinstance(reference, FramePipeline)
     results = []
     with Explainer(model_path, "onnxruntime") as explainer:
         for index, frame in frames_of(video, count, stride):

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
+from engine.classes import resolve_target
 from engine.contract import AUTO, RENDER_VIEWS, Explanation
-from engine.runtime.host import resolve_target
 from engine.runtime.temporal import Steadiness
 from engine.runtime.views import caption_parts, compose, composed_size
 from engine.video.frametable import FrameRecord, FrameTableWriter

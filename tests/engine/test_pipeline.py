@@ -139,13 +139,15 @@ def test_torch_cpu_backend_explains_the_same(explainer: Explainer, graphs, untra
 
 
 def test_device_pipeline_path_matches_the_host_path(explainer: Explainer, graphs, frame: np.ndarray) -> None:
-    """The GPU backends' pipeline (torch compositing on the device), run here on the CPU device."""
+    """The GPU backends' kernels (torch compositing on the device), run here on the CPU device, through the same
+    stages as the host kernels."""
     from engine.backends import create_backend
-    from engine.runtime.device import DevicePipeline
+    from engine.runtime.device import DeviceKernels
+    from engine.runtime.stages import FramePipeline
 
     flipped = np.ascontiguousarray(frame[::-1])
     with create_backend("torch-cpu", graphs, batch_sizes=(2,)) as backend:
-        device_path = DevicePipeline(backend, graphs.input_size, explainer.classes)
+        device_path = FramePipeline(DeviceKernels(backend, graphs.input_size), explainer.classes)
         on_device = device_path.run(
             [device_path.prepare(frame), device_path.prepare(flipped)],
             [-1, 409],
