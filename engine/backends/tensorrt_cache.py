@@ -17,9 +17,9 @@ from typing import Generic, Protocol, Self, TypeVar
 from typing_extensions import Buffer  # collections.abc.Buffer: Python 3.12
 
 from engine.errors import BackendUnavailableError
-from engine.export.cache import cached_onnx, file_sha256
+from engine.export.cache import cached_onnx
 from engine.export.graphs import ModelGraphs
-from engine.paths import write_atomic
+from engine.paths import file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
 Engine = TypeVar("Engine")

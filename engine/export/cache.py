@@ -4,7 +4,6 @@ re-exported, never trusted)."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import onnx
@@ -33,11 +32,3 @@ def cached_onnx(graphs: ModelGraphs, graph: str, precision: str, root: Path | No
     model = export_graph(module, graph, graphs.input_size, precision)
     write_atomic(path, model.SerializeToString())
     return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -29,10 +29,10 @@ from engine.export.graphs import ModelGraphs, model_graphs
 from engine.modelfiles.card import CARD_SUFFIX
 from engine.modelfiles.exported import GRAPH_NAMES, GRAPHS_FORMAT
 from engine.modelfiles.loading import load_masker
-from engine.modelfiles.prepared import PreparedModel, environment_key, file_sha256, record
+from engine.modelfiles.prepared import PreparedModel, environment_key, record
 from engine.models.blackbox import BlackBox
 from engine.models.masker import Masker
-from engine.paths import write_atomic
+from engine.paths import file_sha256, write_atomic
 
 _ALIGNMENT = 64  # bytes: each tensor starts on a cache line of the weights file
 _INLINE_BELOW = 1024  # bytes: small tensors (shapes, scalars) stay in the graph, where they are read at once

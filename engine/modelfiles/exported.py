@@ -19,7 +19,8 @@ from typing import Any
 
 from engine.errors import ModelFileError
 from engine.modelfiles.card import CARD_SUFFIX, card_classes, check_path, is_card_file, read_card
-from engine.modelfiles.prepared import PreparedModel, file_sha256
+from engine.modelfiles.prepared import PreparedModel
+from engine.paths import file_sha256
 
 GRAPHS_FORMAT = "live-saliency-graphs/1"
 GRAPH_NAMES = ("saliency", "classifier")

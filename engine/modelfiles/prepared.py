@@ -18,7 +18,6 @@ An entry is trusted only when:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,7 +28,7 @@ from typing import Any
 from engine.classes import imagenet_classes
 from engine.contract import ClassInfo
 from engine.modelfiles.export_format import EXPORT_VERSION, OPSET
-from engine.paths import cache_dir, write_atomic
+from engine.paths import cache_dir, file_sha256, write_atomic
 
 # The distributions whose change can change what an export contains.
 _DISTRIBUTIONS = (
@@ -53,14 +52,6 @@ class PreparedModel:
     classes: tuple[ClassInfo, ...]
     onnx: dict[str, Path]  # graph ("saliency", "classifier") -> the FP32 ONNX file
     exported: bool = False  # shipped with the model (engine/modelfiles/exported.py), not a file of this machine's cache
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,8 @@ import pytest
 from engine.api import Explainer
 from engine.contract import AUTO
 from engine.export.prepare import prepare_model_file
-from engine.modelfiles.prepared import environment_key, file_sha256, find, index_path
+from engine.modelfiles.prepared import environment_key, find, index_path
+from engine.paths import file_sha256
 from engine.runtime.gpu_probe import nvidia_gpu_count
 from engine.runtime.runners import Threads, create_runner, runner_availability
 

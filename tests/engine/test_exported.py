@@ -20,8 +20,7 @@ from engine.errors import ModelFileError
 from engine.export.prepare import export_folder
 from engine.modelfiles.card import read_card
 from engine.modelfiles.exported import GRAPH_NAMES, exported_graphs
-from engine.modelfiles.prepared import file_sha256
-from engine.paths import bundled_models
+from engine.paths import bundled_models, file_sha256
 from engine.tolerances import FP32_CHANNEL_RTOL, FP32_LOGITS_RTOL
 from engine.tools.build import real_images
 

@@ -25,24 +25,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.paths import PROJECT_ROOT, data_root
+from engine.paths import PROJECT_ROOT, data_root, file_sha256
 
 DATA_VARIABLE = "$SALIENCY_DATA"
 HASH_RECIPE = "sha256 over the sorted lines 'relative file name<TAB>sha256 of the file' of {}"
-_CHUNK = 1 << 20
 
 T = TypeVar("T")
 
 
 # --- data by name, content hash and count ---------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def content_sha256(files: Iterable[tuple[str, Path]]) -> str:
