@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    elif (missing := _missing_xcb_libraries()) is not None:
+        print(f"saliency-app: error: {missing}", file=sys.stderr)
+        return 1
     from PyQt6.QtCore import QEvent, QSettings
     from PyQt6.QtGui import QGuiApplication
     from PyQt6.QtWidgets import QApplication
@@ -220,6 +223,19 @@ def _no_display() -> bool:
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return False
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _missing_xcb_libraries() -> str | None:
+    """On X11 (the xcb platform, Qt's choice when DISPLAY is set): the message naming the system libraries that Qt's
+    plugin lacks, or None when nothing is missing (or another platform is used)."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb") or not os.environ.get("DISPLAY"):
+        return None
+    from app.system_libraries import missing_libraries, missing_message, xcb_plugin
+
+    plugin = xcb_plugin()
+    missing = missing_libraries(plugin) if plugin is not None else []
+    return missing_message(missing) if missing else None
 
 
 def _close_on_signals(window: MainWindow) -> None:
