@@ -139,17 +139,18 @@ def test_the_plain_install_runs_the_app_without_pytorch(built: tuple[Path, Path]
     wheel. The app explains the demo clip with the bundled model's exported graphs; what needs PyTorch says so in
     one line, with what to install."""
     _, wheel = built
+    # nothing of this checkout on the path, for pip too (it would take the checkout for the installed project)
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SALIENCY_MODEL")}
+    env |= {"SALIENCY_CACHE": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     venv = tmp_path / "plain"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, env=env)
     python = venv / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     lock = ROOT / "requirements" / "app.txt"
-    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True, capture_output=True, timeout=900)
-    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True, capture_output=True, timeout=900, env=env)
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300, env=env)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SALIENCY_MODEL")}
-    env |= {"SALIENCY_CACHE": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
     def run(*command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

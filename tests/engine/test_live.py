@@ -123,11 +123,13 @@ def test_run_ahead_keeps_order_and_raises_where_the_item_is_asked_for() -> None:
 
 
 def test_run_ahead_stops_its_thread_when_the_consumer_stops() -> None:
-    before = threading.active_count()
+    before = set(threading.enumerate())
     items = run_ahead(iter(range(10_000)), lambda n: np.zeros(10) + n, depth=2)
     assert next(items)[0] == 0
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    assert started  # its own thread (threads of earlier tests may end meanwhile: they are not counted)
     items.close()  # (a `break` does the same)
     deadline = time.perf_counter() + 5
-    while threading.active_count() > before and time.perf_counter() < deadline:
+    while any(thread.is_alive() for thread in started) and time.perf_counter() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == before
+    assert not any(thread.is_alive() for thread in started)
