@@ -65,7 +65,8 @@ class AppState:
     frame_index: int | None = None  # the frame on screen
     playing: bool = False
     loop: bool = True
-    last_file: str = ""
+    last_file: str = ""  # the last file opened by the user (remembered; never the bundled demo clip)
+    source_path: str = ""  # the file open now, the demo clip too ("" for a camera or a stream)
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
     _restored: set[str] = field(default_factory=set, repr=False, compare=False)  # remembered values not changed since
 

@@ -14,7 +14,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, 
 from app import extra_menus, menus, recent, settings, shortcuts
 from app.controller import Controller
 from app.explaining.mailbox import SourceSpec
-from app.explaining.results import FrameResult, ModelInfo, SourceInfo
+from app.explaining.results import FrameResult, ModelInfo, SourceInfo, shown_evidence
 from app.explaining.stats import LatencyMeter, RateMeter
 from app.explaining.worker import PipelineWorker
 from app.export.snapshot import snapshot_image, write_png
@@ -51,8 +51,10 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
-        self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
         self.timeline_keeper = TimelineKeeper(state, self.worker, self)
+        self.exporter = Exporter(
+            state, lambda: self.controller.model is not None, self, self.timeline_keeper.shown_otherwise
+        )
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
         self.latency = LatencyMeter()
@@ -241,18 +243,14 @@ class MainWindow(QMainWindow):
         self.evidence.show_note(target_note(explanation, self.state.target != AUTO, self.state.is_restored("target")))
         mode = "auto" if self.state.target == AUTO else "chosen"
         text = f"Explaining: {explanation.target_name} ({explanation.target}, {mode})"
+        played = result.played
+        otherwise = played.note(result.frame_index) if played is not None and result.frame_index is not None else ""
+        how = f"\nNot as exported: {otherwise}" if otherwise else ""
         if not self.state.evidence:
-            self.evidence.show_evidence(text, None)
+            self.evidence.show_evidence(text, None, how.strip())
             return
-        probabilities = {"frame": explanation.target_probability}
-        age = "checking..."
-        evidence = self.latest_evidence
-        if evidence is not None and evidence.tag == result.generation and evidence.target == explanation.target:
-            probabilities.update(
-                preserved=evidence.probabilities["preserved"], destroyed=evidence.probabilities["destroyed"]
-            )
-            age = _evidence_age(evidence, result)
-        self.evidence.show_evidence(text, probabilities, age)
+        probabilities, age = shown_evidence(result, self.latest_evidence)
+        self.evidence.show_evidence(text, probabilities, age + how)
 
     def _update_rates(self) -> None:
         self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
@@ -355,15 +353,3 @@ class MainWindow(QMainWindow):
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)
             self.worker.wait()
-
-
-def _evidence_age(evidence: Evidence, result: FrameResult) -> str:
-    """Which frame the evidence numbers were computed on, relative to the frame on screen."""
-    if evidence.frame_index is not None and result.frame_index is not None:
-        behind = result.frame_index - evidence.frame_index
-        if behind == 0:
-            return f"checked on this frame ({evidence.frame_index})"
-        frames = "frame" if abs(behind) == 1 else "frames"
-        when = "earlier" if behind > 0 else "later"
-        return f"checked on frame {evidence.frame_index} ({abs(behind)} {frames} {when})"
-    return f"checked {max(result.captured_at - evidence.frame_time, 0.0) * 1000:.0f} ms earlier"
