@@ -64,6 +64,7 @@ class AppState:
     fps: float = FALLBACK_FPS
     frame_index: int | None = None  # the frame on screen
     playing: bool = False
+    recording: bool = False  # the live view is being recorded (app/export/recording.py)
     loop: bool = True
     last_file: str = ""  # the last file opened by the user (remembered; never the bundled demo clip)
     source_path: str = ""  # the file open now, the demo clip too ("" for a camera or a stream)

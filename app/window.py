@@ -17,6 +17,7 @@ from app.explaining.mailbox import SourceSpec
 from app.explaining.results import FrameResult, ModelInfo, SourceInfo, shown_evidence
 from app.explaining.stats import LatencyMeter, RateMeter
 from app.explaining.worker import PipelineWorker
+from app.export.recording import LiveRecording
 from app.export.snapshot import snapshot_image, write_png
 from app.export.video import Exporter
 from app.region import frame_region, region_text
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
         self.exporter = Exporter(
             state, lambda: self.controller.model is not None, self, self.timeline_keeper.shown_otherwise
         )
+        self.recording = LiveRecording(state, store, self)
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
         self.latency = LatencyMeter()
@@ -144,6 +146,8 @@ class MainWindow(QMainWindow):
         self.controller.notice.connect(self.status.show_note)
         self.exporter.message.connect(lambda text: self.status.show_info(text, 20000))
         self.exporter.failure.connect(self.report_problem)
+        self.recording.message.connect(lambda text: self.status.show_info(text, 20000))
+        self.recording.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
         self.worker.model_loading.connect(self.status.show_model_loading)
@@ -225,6 +229,7 @@ class MainWindow(QMainWindow):
             self._show_evidence()
         self.shown.tick()
         self._refresh_help()
+        self.recording.on_shown(result, self.latest_evidence)
         self.result_shown.emit(result)
 
     def _on_evidence(self, evidence: Evidence) -> None:
@@ -254,6 +259,7 @@ class MainWindow(QMainWindow):
 
     def _update_rates(self) -> None:
         self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
+        self.status.show_recording(self.recording.status_text())
 
     def _on_model_ready(self, info: ModelInfo) -> None:
         self.status.show_model(info.description, info.backend, info.backend_reason)
@@ -345,8 +351,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop the pipeline thread (and an export) and wait for them: a model still loading cannot be
-        interrupted, and a QThread destroyed while it runs takes the process down."""
+        """Finish a recording, stop the pipeline thread (and an export) and wait for them: a model still loading
+        cannot be interrupted, and a QThread destroyed while it runs takes the process down."""
+        self.recording.close()
         self.exporter.cancel_and_wait()
         self.timeline_keeper.close()
         self.worker.stop()
