@@ -48,10 +48,10 @@ class Played:
         if self.as_exported():
             return ""
         if self.since == index:
-            return "explained alone (after a jump or a change): not averaged with the frames before it"
+            return "explained alone after a jump or a change, not averaged with earlier frames"
         if self.passed_over:
             frames = "frame" if self.passed_over == 1 else "frames"
-            return f"{self.passed_over} {frames} passed over while playing: the average ran over the frames shown"
+            return f"averaged over the frames shown ({self.passed_over} {frames} passed over while late)"
         return f"averaged from frame {self.since} on (after a jump), not from the first frame"
 
 
