@@ -139,16 +139,18 @@ def test_the_plain_install_runs_the_app_without_pytorch(built: tuple[Path, Path]
     wheel. The app explains the demo clip with the bundled model's exported graphs; what needs PyTorch says so in
     one line, with what to install."""
     _, wheel = built
+    # nothing of the caller's path: a checkout on PYTHONPATH (with the egg-info the sdist build leaves there) would
+    # make pip take the project for installed and skip the wheel
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SALIENCY_MODEL")}
     venv = tmp_path / "plain"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, env=env)
     python = venv / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     lock = ROOT / "requirements" / "app.txt"
-    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True, capture_output=True, timeout=900)
-    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True, capture_output=True, timeout=900, env=env)
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300, env=env)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SALIENCY_MODEL")}
     env |= {"SALIENCY_CACHE": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
     def run(*command: str) -> subprocess.CompletedProcess[str]:
