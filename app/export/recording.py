@@ -92,7 +92,7 @@ class LiveRecording(QObject):
         self.state.update(recording=True)
 
     def stop(self) -> RecordingOutcome | None:
-        """Finish the file; its outcome (None when nothing was being recorded)."""
+        """Finish the file being recorded; the outcome of the last recording finished (None: none yet)."""
         self.state.update(recording=False)
         return self.outcome
 
