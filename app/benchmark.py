@@ -175,6 +175,15 @@ class Benchmark(HeadlessRun):
             f"  frames dropped {window.worker.stats.dropped}, CPU cores {os.cpu_count()}, "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+        if state.recording:
+            shown = window.recording.shown
+            outcome = window.recording.stop()  # finished now, so that its numbers are final
+            if outcome is not None:
+                print(
+                    f"  recording {outcome.path}: {outcome.written} of the {shown} frames shown while recording "
+                    f"written, {outcome.left_out} left out (the encoder behind), {outcome.seconds:.1f} s of video"
+                    f"{f'; stopped: {outcome.error}' if outcome.error else ''}"
+                )
         sys.stdout.flush()
         self.exit_code = 0
         self._stop()

@@ -96,6 +96,7 @@ class Controller(QObject):
             frame_index=None,
             playing=info.kind != "image",
             region=None,  # a region of the frame belongs to the source it was drawn on
+            source_path=info.path,
         )
         if info.path and Path(info.path) != DEMO_CLIP:
             self.state.update(last_file=info.path)

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 
 from app import desktop_entry
 from engine.contract import BACKEND_CHOICES, ClassInfo
-from engine.tools.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
+from engine.tools.arguments import (
+    ArgumentTypeError,
+    Parser,
+    at_least,
+    check_not_input,
+    model_classes,
+    model_file,
+    output_file,
+    target_class,
+)
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -26,6 +35,7 @@ EPILOG = """examples:
   python run_app.py --source video.mp4 --class tabby  explain 'tabby' in a video
   python run_app.py --source box.mp4 --backend onnxruntime --benchmark-frames 200
                                                       headless speed measurement, prints frames/s and exits
+  python run_app.py --source box.mp4 --record out.mp4 record the live view from the start (Ctrl+R stops)
   saliency-app --install-desktop-entry                add the app to the desktop's application menu (this user)"""
 
 
@@ -80,6 +90,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="headless: paused on the video, jump to N random frames and change the fill now and then, one at a "
         "time as a person would, print how long each took to reach the screen, exit",
     )
+    parser.add_argument(
+        "--record",
+        type=_recording,
+        metavar="PATH",
+        help="record the live view as shown (with its caption, as File > Record live view does) to PATH (.mp4) from "
+        "the first frame; with --benchmark-frames, while measuring",
+    )
     desktop = parser.add_mutually_exclusive_group()
     desktop.add_argument(
         "--install-desktop-entry",
@@ -95,6 +112,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.install_desktop_entry or args.uninstall_desktop_entry:
         _refuse_window_options(parser, args)
+    if args.record is not None and args.source is not None and Path(args.source).is_file():
+        try:
+            check_not_input(args.record, Path(args.source))
+        except ArgumentTypeError as error:
+            parser.error(f"argument --record: {error}")
     if args.target is not None:
         try:
             args.target = target_class(args.target, _classes(args.model))
@@ -114,6 +136,7 @@ def _refuse_window_options(parser: Parser, args: argparse.Namespace) -> None:
         "--no-evidence": args.no_evidence,
         "--benchmark-frames": args.benchmark_frames > 0,
         "--benchmark-seeks": args.benchmark_seeks > 0,
+        "--record": args.record is not None,
     }
     others = [option for option, present in given.items() if present]
     if others:
@@ -133,6 +156,13 @@ def _source(text: str) -> str:
     except VideoError as error:
         raise ArgumentTypeError(str(error)) from None
     return text
+
+
+def _recording(text: str) -> Path:
+    """An .mp4 to record to, in a folder that is writable (or can be made)."""
+    if Path(text).suffix.lower() != ".mp4":
+        raise ArgumentTypeError(f"{text!r}: a recording is an MP4; the name must end in .mp4")
+    return output_file(text)
 
 
 def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
@@ -208,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         ):  # the offscreen screen is small: measure the window at the size it opens at on a 1920x1080 desktop
             window.resize(1500, 950)
         window.show()
+        if args.record is not None:
+            window.recording.start(args.record)
         window.start(args.source if args.source is not None else AUTO_SOURCE)
         code = application.exec()
         # Destroy the window (and every QObject under it) now, while the application and the engine still exist:

@@ -35,6 +35,7 @@ SHORTCUTS = """<table>
 <tr><td>Ctrl+O</td><td>open a video or image (or drop a file on the window)</td></tr>
 <tr><td>Ctrl+S / Ctrl+Shift+S</td><td>save a snapshot (to the snapshot folder / choose where)</td></tr>
 <tr><td>Ctrl+E</td><td>export the open video as an explained video</td></tr>
+<tr><td>Ctrl+R</td><td>record the live view as shown (again: stop)</td></tr>
 <tr><td>Ctrl+1 ... Ctrl+5</td><td>all four views / frame + mask / mask / preserved / destroyed</td></tr>
 <tr><td>Ctrl+B</td><td>box around the mask</td></tr>
 <tr><td>Ctrl+Q</td><td>quit</td></tr>
@@ -86,6 +87,11 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
     add(file_menu, "snapshot", "&Save snapshot", lambda: handlers.save_snapshot(None), "Ctrl+S")
     add(file_menu, "snapshot_as", "Save snapshot &as...", lambda: _snapshot_as(window, store, handlers), "Ctrl+Shift+S")
     add(file_menu, "export", "&Export explained video...", handlers.export_video, "Ctrl+E")
+    record = add(
+        file_menu, "record", "&Record live view", lambda: state.update(recording=not state.recording), "Ctrl+R"
+    )
+    record.setCheckable(True)
+    state.subscribe(lambda changed: record.setChecked(state.recording) if "recording" in changed else None)
     if handlers.save_evidence is not None:
         add(file_menu, "save_evidence", "Save e&vidence as CSV...", handlers.save_evidence)
     file_menu.addSeparator()

@@ -64,8 +64,10 @@ class AppState:
     fps: float = FALLBACK_FPS
     frame_index: int | None = None  # the frame on screen
     playing: bool = False
+    recording: bool = False  # the live view is being recorded (app/export/recording.py)
     loop: bool = True
-    last_file: str = ""
+    last_file: str = ""  # the last file opened by the user (remembered; never the bundled demo clip)
+    source_path: str = ""  # the file open now, the demo clip too ("" for a camera or a stream)
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
     _restored: set[str] = field(default_factory=set, repr=False, compare=False)  # remembered values not changed since
 

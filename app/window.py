@@ -14,9 +14,10 @@ from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QVBoxLayout, 
 from app import extra_menus, menus, recent, settings, shortcuts
 from app.controller import Controller
 from app.explaining.mailbox import SourceSpec
-from app.explaining.results import FrameResult, ModelInfo, SourceInfo
+from app.explaining.results import FrameResult, ModelInfo, SourceInfo, shown_evidence
 from app.explaining.stats import LatencyMeter, RateMeter
 from app.explaining.worker import PipelineWorker
+from app.export.recording import LiveRecording
 from app.export.snapshot import snapshot_image, write_png
 from app.export.video import Exporter
 from app.region import frame_region, region_text
@@ -51,8 +52,11 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
-        self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
         self.timeline_keeper = TimelineKeeper(state, self.worker, self)
+        self.exporter = Exporter(
+            state, lambda: self.controller.model is not None, self, self.timeline_keeper.shown_otherwise
+        )
+        self.recording = LiveRecording(state, store, self)
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
         self.latency = LatencyMeter()
@@ -142,6 +146,8 @@ class MainWindow(QMainWindow):
         self.controller.notice.connect(self.status.show_note)
         self.exporter.message.connect(lambda text: self.status.show_info(text, 20000))
         self.exporter.failure.connect(self.report_problem)
+        self.recording.message.connect(lambda text: self.status.show_info(text, 20000))
+        self.recording.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
         self.worker.model_loading.connect(self.status.show_model_loading)
@@ -223,6 +229,7 @@ class MainWindow(QMainWindow):
             self._show_evidence()
         self.shown.tick()
         self._refresh_help()
+        self.recording.on_shown(result, self.latest_evidence)
         self.result_shown.emit(result)
 
     def _on_evidence(self, evidence: Evidence) -> None:
@@ -241,21 +248,18 @@ class MainWindow(QMainWindow):
         self.evidence.show_note(target_note(explanation, self.state.target != AUTO, self.state.is_restored("target")))
         mode = "auto" if self.state.target == AUTO else "chosen"
         text = f"Explaining: {explanation.target_name} ({explanation.target}, {mode})"
+        played = result.played
+        otherwise = played.note(result.frame_index) if played is not None and result.frame_index is not None else ""
+        how = f"\nNot as exported: {otherwise}" if otherwise else ""
         if not self.state.evidence:
-            self.evidence.show_evidence(text, None)
+            self.evidence.show_evidence(text, None, how.strip())
             return
-        probabilities = {"frame": explanation.target_probability}
-        age = "checking..."
-        evidence = self.latest_evidence
-        if evidence is not None and evidence.tag == result.generation and evidence.target == explanation.target:
-            probabilities.update(
-                preserved=evidence.probabilities["preserved"], destroyed=evidence.probabilities["destroyed"]
-            )
-            age = _evidence_age(evidence, result)
-        self.evidence.show_evidence(text, probabilities, age)
+        probabilities, age = shown_evidence(result, self.latest_evidence)
+        self.evidence.show_evidence(text, probabilities, age + how)
 
     def _update_rates(self) -> None:
         self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
+        self.status.show_recording(self.recording.status_text())
 
     def _on_model_ready(self, info: ModelInfo) -> None:
         self.status.show_model(info.description, info.backend, info.backend_reason)
@@ -347,23 +351,12 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop the pipeline thread (and an export) and wait for them: a model still loading cannot be
-        interrupted, and a QThread destroyed while it runs takes the process down."""
+        """Finish a recording, stop the pipeline thread (and an export) and wait for them: a model still loading
+        cannot be interrupted, and a QThread destroyed while it runs takes the process down."""
+        self.recording.close()
         self.exporter.cancel_and_wait()
         self.timeline_keeper.close()
         self.worker.stop()
         if not self.worker.wait(5000):
             print("Waiting for the model to finish loading before closing...", file=sys.stderr)
             self.worker.wait()
-
-
-def _evidence_age(evidence: Evidence, result: FrameResult) -> str:
-    """Which frame the evidence numbers were computed on, relative to the frame on screen."""
-    if evidence.frame_index is not None and result.frame_index is not None:
-        behind = result.frame_index - evidence.frame_index
-        if behind == 0:
-            return f"checked on this frame ({evidence.frame_index})"
-        frames = "frame" if abs(behind) == 1 else "frames"
-        when = "earlier" if behind > 0 else "later"
-        return f"checked on frame {evidence.frame_index} ({abs(behind)} {frames} {when})"
-    return f"checked {max(result.captured_at - evidence.frame_time, 0.0) * 1000:.0f} ms earlier"

@@ -342,11 +342,12 @@ class Explainer(Closing):
         evidence: bool | None = None,
         mask_filter: MaskFilter | None = None,
         aspect: str = "stretch",
+        region: Region | None = None,
     ) -> list[Explanation]:
         """Same-sized frames in one batch (offline video), at full size; timings are per frame. `mask_filter`: a
         step between the model's masks and everything made from them (engine.video.sequence: the average over time).
-        `aspect` as in `prepare`."""
-        prepared = [self.prepare(frame, aspect=aspect, fill=fill) for frame in frames]
+        `aspect` and `region` as in `prepare`."""
+        prepared = [self.prepare(frame, region=region, aspect=aspect, fill=fill) for frame in frames]
         explained = self.pipeline.run(
             prepared,
             [self.resolve(target) for target in targets],

@@ -1,75 +1,77 @@
-"""Steady over time in the live loop (engine.runtime.temporal, as engine/video/sequence.py does for `engine render`):
-while playing, "auto" explains the class SteadyClass holds and the model's masks pass through a MaskSmoother (the
-pipeline's `mask_filter`), each when its setting is on. Both start afresh on a seek, another source, model or class; a
-frame explained again (a setting changed while paused) keeps the held class and is not averaged with itself."""
+"""Steady over time in the live loop: engine.runtime.temporal's SteadyRun (the one definition the export and the
+timeline use too), fed the frames the scheduler shows, one at a time. While playing, "auto" explains the class it
+holds and the model's masks pass through the average over time, each when its setting is on. Both start afresh on a
+seek, another source, model or class; a frame explained again (a setting changed while paused) keeps the held class
+and is not averaged with itself.
+
+Beside each explanation, `Played` (app/explaining/results.py) says how its run went: from which frame, and how many
+frames playback passed over. A frame played in order from the file's first frame, none passed over, is explained
+exactly as the export and the timeline explain it; any other is explained otherwise (alone after a jump, averaged
+over fewer frames), and `Played.note` says how.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from app.explaining.mailbox import ExplainParams
-from engine.contract import AUTO, Explanation
-from engine.runtime.temporal import MaskSmoother, Steadiness, SteadyClass
+from app.explaining.results import Played
+from engine.contract import Explanation
+from engine.runtime.temporal import MaskAverage, Steadiness, SteadyRun
 
 if TYPE_CHECKING:
     from engine.api import Explainer, PreparedFrame
 
 
 class LiveSteadiness:
-    """The class held and the mask average of the frames the scheduler shows."""
+    """The class held and the mask average of the frames the scheduler shows, and how each run went."""
 
     def __init__(self, params: ExplainParams) -> None:
-        self._holder: SteadyClass | None = None  # "auto"'s class over playback frames (params.steady_class)
-        self._smoother: MaskSmoother | None = None  # the mask over playback frames (params.smooth_mask)
+        self._run = SteadyRun(params.target, Steadiness.from_switches(params.steady_class, params.smooth_mask))
+        self._since: int | None = None  # the first frame of the current run (None: no run yet)
+        self._last: int | None = None  # the last frame explained
+        self._passed_over = 0
         self.configure(params)
 
     def explain(
-        self, explainer: Explainer, prepared: PreparedFrame, params: ExplainParams, follows: bool
-    ) -> Explanation:
-        """The frame explained for the class "auto" holds (or the one chosen), its mask through the average.
-        `follows`: the frame comes right after the last one (playback), so the class held and the average go on."""
-        holder, smoother = self._holder, self._smoother
-        if smoother is not None and not follows:
-            smoother.reset()  # a frame explained again is not averaged with itself
-        held = holder.held if holder is not None else None
+        self,
+        explainer: Explainer,
+        prepared: PreparedFrame,
+        params: ExplainParams,
+        follows: bool,
+        index: int | None = None,
+    ) -> tuple[Explanation, Played]:
+        """Frame `index` explained for the class "auto" holds (or the one chosen), its mask through the average, and
+        how its run went. `follows`: the frame comes after the last one in playback, so the class held and the
+        average go on (frames passed over since are counted); otherwise the frame is explained again."""
 
-        def explain(target: int) -> Explanation:
-            return explainer.explain_prepared(
-                prepared,
-                target,
-                fill=params.fill,
-                opacity=params.opacity,
-                evidence=False,
-                mask_filter=None if smoother is None else self._smoothed,
+        def explain(start: int, end: int, target: int, mask_filter: MaskAverage | None) -> list[Explanation]:
+            explanation = explainer.explain_prepared(
+                prepared, target, fill=params.fill, opacity=params.opacity, evidence=False, mask_filter=mask_filter
             )
+            return [explanation]
 
-        explanation = explain(params.target if held is None else held)
-        if holder is not None and (follows or held is None):
-            shown = holder.update(explanation.top5)
-            if shown != explanation.target:  # the class changed on this frame (rare by design): explain it again
-                explanation = explain(shown)
-        return explanation
+        explanation = self._run.explain(1, explain, again=not follows)[0]
+        return explanation, self._played(index, follows)
 
-    def _smoothed(self, masks: np.ndarray, classes: list[int]) -> np.ndarray:
-        """The pipeline's mask_filter: the model's low-resolution masks through the average over time."""
-        smoother = self._smoother
-        assert smoother is not None
-        return np.stack([smoother.update(mask, key) for mask, key in zip(masks, classes, strict=True)])
+    def _played(self, index: int | None, follows: bool) -> Played:
+        last = self._last
+        if index is None or last is None or not follows or index <= last:
+            self._since, self._passed_over = index, 0  # a new run (the average starts afresh on this frame)
+        else:
+            self._passed_over += index - last - 1
+        self._last = index
+        return Played(self._since, self._passed_over, self._run.steady)
 
     def configure(self, params: ExplainParams) -> None:
         """The class holder and the mask average for these settings, started afresh (the holder only in "auto")."""
-        steadiness = Steadiness(steady_class=params.steady_class)
-        self._holder = steadiness.class_holder() if params.target == AUTO else None
-        self._smoother = steadiness.mask_smoother() if params.smooth_mask else None
+        self._run = SteadyRun(params.target, Steadiness.from_switches(params.steady_class, params.smooth_mask))
+        self._last = None
 
     def reset(self) -> None:
         """The next frame does not follow the last one (a seek, another source, the loop back to the start)."""
-        if self._holder is not None:
-            self._holder.reset()
-        if self._smoother is not None:
-            self._smoother.reset()
+        self._run.reset()
+        self._last = None
 
 
 def steadiness_changed(old: ExplainParams, new: ExplainParams) -> bool:

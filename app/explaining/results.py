@@ -30,6 +30,31 @@ class ModelInfo:
     classes: tuple[ClassInfo, ...]
 
 
+@dataclass(frozen=True)
+class Played:
+    """How the live view came to a frame's explanation (app/explaining/live_steadiness.py): a frame played in order
+    from the file's first frame, none passed over, is explained exactly as the export and the timeline explain it."""
+
+    since: int | None  # the frame its run started on (a jump, a loop, a change of settings); None: not a file frame
+    passed_over: int = 0  # frames of the run playback passed over (late): the average never saw them
+    steady: bool = True  # the explanation depends on earlier frames at all (a class held, or a mask average)
+
+    def as_exported(self) -> bool:
+        """Explained as the export and the timeline explain the frame: played in order from the first frame."""
+        return not self.steady or (self.since == 0 and self.passed_over == 0)
+
+    def note(self, index: int) -> str:
+        """How frame `index` was explained otherwise than in the export ("" when it was not)."""
+        if self.as_exported():
+            return ""
+        if self.since == index:
+            return "explained alone after a jump or a change, not averaged with earlier frames"
+        if self.passed_over:
+            frames = "frame" if self.passed_over == 1 else "frames"
+            return f"averaged over the frames shown ({self.passed_over} {frames} passed over while late)"
+        return f"averaged from frame {self.since} on (after a jump), not from the first frame"
+
+
 @dataclass
 class FrameResult:
     generation: int
@@ -38,6 +63,7 @@ class FrameResult:
     explanation: Explanation | None  # None while no model is loaded
     captured_at: float
     done_at: float
+    played: Played | None = None  # how the live view came to the explanation (None: nothing explained)
 
 
 @dataclass
@@ -67,3 +93,27 @@ class Outlets:
     playback_ended: Callable[[], None]  # the end of a file, not looping
     error: Callable[[str], None]  # anything else that went wrong; the scheduler goes on
     evidence_ready: Callable[[Evidence], None] = lambda evidence: None  # from the evidence stream's thread
+
+
+def shown_evidence(result: FrameResult, evidence: Evidence | None) -> tuple[dict[str, float], str]:
+    """The numbers the evidence panel shows with `result` on screen: the frame's probability of the target, and the
+    newest evidence check of the same target (perhaps of a frame a little earlier), with which frame it was."""
+    explanation = result.explanation
+    assert explanation is not None
+    probabilities = {"frame": explanation.target_probability}
+    if evidence is None or evidence.tag != result.generation or evidence.target != explanation.target:
+        return probabilities, "checking..."
+    probabilities.update(preserved=evidence.probabilities["preserved"], destroyed=evidence.probabilities["destroyed"])
+    return probabilities, evidence_age(evidence, result)
+
+
+def evidence_age(evidence: Evidence, result: FrameResult) -> str:
+    """Which frame the evidence numbers were computed on, relative to the frame on screen."""
+    if evidence.frame_index is not None and result.frame_index is not None:
+        behind = result.frame_index - evidence.frame_index
+        if behind == 0:
+            return f"checked on this frame ({evidence.frame_index})"
+        frames = "frame" if abs(behind) == 1 else "frames"
+        when = "earlier" if behind > 0 else "later"
+        return f"checked on frame {evidence.frame_index} ({abs(behind)} {frames} {when})"
+    return f"checked {max(result.captured_at - evidence.frame_time, 0.0) * 1000:.0f} ms earlier"

@@ -43,7 +43,7 @@ from app.explaining.mailbox import (
     Slot,
     SourceSpec,
 )
-from app.explaining.results import FrameResult, ModelInfo, Outlets, SourceInfo, WorkerStats
+from app.explaining.results import FrameResult, ModelInfo, Outlets, Played, SourceInfo, WorkerStats
 from app.explaining.stats import RateMeter
 from app.playback.pacing import Drops, PlaybackClock
 from app.playback.read_ahead import ReadAhead
@@ -183,8 +183,13 @@ class Scheduler:
         source, reader = self.source, self.reader
         if requests.seek is not None and source is not None and reader is not None and source.seekable:
             self._check_source()
-            self._steady.reset()  # the frame no longer follows the last one
-            self._show(reader.seek(self._clamp(requests.seek)))
+            index = self._clamp(requests.seek)
+            # a step to the next frame goes on as playback would; any other jump starts afresh
+            current = self._current.index if self._current is not None else None
+            steps_on = current is not None and index == current + 1
+            if not steps_on:
+                self._steady.reset()  # the frame no longer follows the last one
+            self._show(reader.seek(index), follows=steps_on)
             self._pacing.restart()
         elif self.playing and reader is not None and requests.source is None:
             self._play_one(reader)  # (a round that opened a source ends on its first frame: the GUI gets to see it)
@@ -197,6 +202,7 @@ class Scheduler:
         self._pacing.restart()
         if self.playing and source is not None and reader is not None and source.frame_count:
             if (reader.position or 0) >= source.frame_count:
+                self._steady.reset()
                 self._show(reader.seek(0))  # play after the end (not looping): from the start
 
     # -- sources --------------------------------------------------------------------------------------------------
@@ -364,14 +370,15 @@ class Scheduler:
         evidence check offered to its stream, which does it when it is free. `follows`: the frame comes right
         after the last one shown (playback), so the class held and the mask average go on from it."""
         self._current = frame
-        explanation = None
+        explanation = played = None
         explainer = self.explainer
         if explainer is not None:
             params = self.params
             try:
-                explanation = self._explain(explainer, frame, follows)
+                explanation, played = self._explain(explainer, frame, follows)
             except UnknownClassError as error:  # e.g. a class index the newly loaded model does not have
                 self.params = replace(params, target=AUTO)
+                self._steady.configure(self.params)
                 self._report(f"{error}; explaining the top prediction instead")
                 return
             if params.evidence and self.evidence_stream is not None:
@@ -384,7 +391,7 @@ class Scheduler:
             self.stats.timings_ms = dict(explanation.timings_ms)
             self.stats.model_ms = explanation.timings_ms.get("total", 0.0)
         result = FrameResult(
-            self.generation, frame.index, frame.image, explanation, frame.captured_at, self.clock.now()
+            self.generation, frame.index, frame.image, explanation, frame.captured_at, self.clock.now(), played
         )
         if self._results.put(result):
             self.drops.unshown += 1  # the GUI had not taken the previous result yet
@@ -393,9 +400,10 @@ class Scheduler:
         self._last_error = ""
         self.stats.dropped = self.drops.total(self.source.dropped if self.source is not None else 0)
 
-    def _explain(self, explainer: Explainer, frame: Frame, follows: bool) -> Explanation:
-        """The frame explained for the class "auto" holds (or the one chosen), its mask through the average."""
-        return self._steady.explain(explainer, self._prepared(frame, explainer), self.params, follows)
+    def _explain(self, explainer: Explainer, frame: Frame, follows: bool) -> tuple[Explanation, Played]:
+        """The frame explained for the class "auto" holds (or the one chosen), its mask through the average, and how
+        its run went (app/explaining/live_steadiness.py)."""
+        return self._steady.explain(explainer, self._prepared(frame, explainer), self.params, follows, frame.index)
 
     def _report(self, message: str) -> None:
         """Errors repeat frame after frame: the user hears each one once."""

@@ -1,14 +1,17 @@
 """TimelineKeeper: keeps the evidence timeline (app.timeline.rows) in step with what is open, explained and chosen.
 
-- It follows a key (the video file, the class, the fill, the model): the class is the one chosen, or in "auto" the
-  class explained on the frame on screen, taken when a frame is shown while paused (and at the first frame), so
-  that the timeline does not flip between classes while the video plays. A new key clears the timeline (or shows
-  the rows kept for it) and restarts the background pass for it.
-- Rows come from the frames shown (`on_result`, connected by the window), the live evidence checks, and the
-  background pass (app/timeline/whole_file_pass.py). The pass runs only with the evidence check on (the user's switch
-  for black-box passes beyond the frame's own), only for video files, and only when the live view is idle: it is
-  paused while the video plays and until QUIET_MS after the last frame shown (a scrub, a step, a setting).
-- File > Save evidence as CSV writes the rows known (engine.video.frametable's columns, as `engine render` writes them).
+- It follows a key (the video file, the class or "auto", the steady class and the mask average, the fill, the
+  aspect, the model): the numbers the live view and the export give each frame. In "auto" the class is the one each
+  frame is explained for (held by the steady class, as on screen and in the export). A new key clears the timeline
+  (or shows the rows kept for it) and restarts the background pass for it.
+- Rows come from the frames shown (`on_result`, connected by the window: provisional, drawn at once), the live
+  evidence checks, and the background pass (app/timeline/whole_file_pass.py: every frame in order, the rows that
+  count). The pass runs only with the evidence check on (the user's switch for black-box passes beyond the frame's
+  own), only for video files, and only when the live view is idle: it is paused while the video plays and until
+  QUIET_MS after the last frame shown (a scrub, a step, a setting).
+- File > Save evidence as CSV writes the pass's rows (engine.video.frametable's columns, the export's numbers).
+- `shown_otherwise()`: the frames the live view explained otherwise than the export (alone after a jump, frames
+  passed over while playing late), each with a note that says how, for the export's caption.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from app.timeline.rows import EvidenceTimeline, TimelineKey
 from app.timeline.whole_file_pass import ModelChoice, PassJob, TimelinePass
 from engine.contract import AUTO, Evidence
 from engine.errors import SaliencyError
+from engine.runtime.temporal import Steadiness
 from engine.video.frametable import FrameRecord
 
 QUIET_MS = 600  # the live view has been idle this long: the background pass may take the CPU
@@ -49,8 +53,6 @@ class TimelineKeeper(QObject):
         self._model: ModelChoice | None = None
         self._models_loaded = 0
         self._failed_model: int | None = None  # the pass could not run on this model: not tried again
-        self._auto_class: int | None = None  # in "auto": the class the timeline follows
-        self._shown_class: int | None = None  # the class explained on the frame on screen
         self._quiet = QTimer(self)
         self._quiet.setSingleShot(True)
         self._quiet.setInterval(QUIET_MS)
@@ -74,12 +76,18 @@ class TimelineKeeper(QObject):
             return
         if self.state.region is not None:  # a region's numbers are not the whole frame's: the timeline's are
             return
-        self._shown_class = explanation.target
         self.hold()
-        if self.state.target == AUTO and (self._auto_class is None or not self.state.playing):
-            self._follow_auto_class()
-        if result.frame_index is not None and self.timeline.add_explained(result.frame_index, explanation):
+        index = result.frame_index
+        note = result.played.note(index) if result.played is not None and index is not None else ""
+        if index is not None and self.timeline.add_explained(index, explanation, note):
             self.changed.emit()
+
+    def shown_otherwise(self) -> dict[int, str]:
+        """Frame -> how the live view explained it otherwise than the export does, for the settings on screen (none
+        with a region: the timeline does not follow one)."""
+        if self.state.region is not None or self.timeline.key != self._key():
+            return {}
+        return {index: f"live view: {note}" for index, note in self.timeline.shown_otherwise.items()}
 
     def save_csv(self, path: str | Path | None = None) -> Path | None:
         """The rows known so far as CSV, at `path` (None: ask where); the path written, or None."""
@@ -89,7 +97,8 @@ class TimelineKeeper(QObject):
             return None
         if path is None:
             video = Path(source.path)
-            name = (timeline.class_name or str(timeline.key.target)).replace(" ", "_").replace("/", "_")
+            name = "auto" if timeline.key.target == AUTO else (timeline.class_name or str(timeline.key.target))
+            name = name.replace(" ", "_").replace("/", "_")
             suggestion = str(video.with_name(f"{video.stem}-evidence-{name}.csv"))
             path, _ = QFileDialog.getSaveFileName(
                 self._dialog_parent, "Save evidence as CSV", suggestion, "CSV (*.csv)"
@@ -102,8 +111,14 @@ class TimelineKeeper(QObject):
             self.failure.emit("Evidence not saved", str(error))
             return None
         missing = timeline.frame_count - rows
-        rest = f"; {missing} frames are not computed yet" if missing > 0 else ""
-        self.message.emit(f"Saved the evidence of {rows} frames ({timeline.class_name}) to {path}{rest}")
+        rest = (
+            f"; {missing} frames are not computed in order yet (the background pass computes them while the player "
+            "is paused, with the evidence check on)"
+            if missing > 0
+            else ""
+        )
+        what = "auto" if timeline.key.target == AUTO else timeline.class_name
+        self.message.emit(f"Saved the evidence of {rows} frames ({what}) to {path}{rest}")
         return Path(path)
 
     def close(self) -> None:
@@ -113,21 +128,18 @@ class TimelineKeeper(QObject):
             self.explainer_pass = None
 
     # -- the key ------------------------------------------------------------------------------------------------
-    def target(self) -> int | None:
-        """The class the timeline follows (None: none yet)."""
-        return self._auto_class if self.state.target == AUTO else self.state.target
-
-    def _follow_auto_class(self) -> None:
-        if self._shown_class is not None and self._shown_class != self._auto_class:
-            self._auto_class = self._shown_class
-            self._select()
+    def _key(self) -> TimelineKey | None:
+        """The key of what is open and chosen now (None: no video file or no model)."""
+        source, model, state = self._source, self._model, self.state
+        if source is None or model is None:
+            return None
+        # the class held matters in "auto" only: a chosen class is explained as itself on every frame
+        steadiness = Steadiness.from_switches(state.steady_class and state.target == AUTO, state.smooth_mask)
+        return TimelineKey(source.path, state.target, state.fill, self._models_loaded, state.aspect, steadiness)
 
     def _select(self) -> None:
         """Follow the key of what is open and chosen now; restart the pass for it."""
-        source, model, target = self._source, self._model, self.target()
-        key = None
-        if source is not None and model is not None and target is not None:
-            key = TimelineKey(source.path, target, self.state.fill, self._models_loaded, self.state.aspect)
+        source, key = self._source, self._key()
         count = (source.frame_count or 0) if source is not None else 0
         self.timeline.select(key, count, source.fps if source is not None else 25.0)
         self._start_pass()
@@ -145,7 +157,7 @@ class TimelineKeeper(QObject):
         if self.explainer_pass is None:
             self.explainer_pass = TimelinePass(self._record.emit, self._done.emit, self._error.emit)
             self.hold()
-        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete, aspect=key.aspect)
+        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete, key.steadiness, key.aspect)
         self.explainer_pass.start(job)
 
     # -- when the pass may run ----------------------------------------------------------------------------------
@@ -166,19 +178,14 @@ class TimelineKeeper(QObject):
 
     # -- what happens -------------------------------------------------------------------------------------------
     def _on_state(self, changed: set[str]) -> None:
-        if "target" in changed:
-            self._auto_class = None  # in "auto", the next frame shown decides
-        if changed & {"target", "fill", "aspect"}:
+        if changed & {"target", "fill", "aspect", "steady_class", "smooth_mask"}:
             self._select()
         elif "evidence" in changed:
             self._start_pass()
-        if "playing" in changed and not self.state.playing and self.state.target == AUTO:
-            self._follow_auto_class()
         self.hold()
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self._source = info if info.kind == "video" and info.path and info.frame_count else None
-        self._auto_class = self._shown_class = None
         self.timeline.forget()
         self._select()
 
@@ -211,8 +218,11 @@ class TimelineKeeper(QObject):
             self.changed.emit()
 
     def _on_done(self, key: object, frames: int) -> None:
-        if key == self.timeline.key:
-            name = self.timeline.class_name
+        if isinstance(key, TimelineKey) and key == self.timeline.key:
+            if 0 < frames < self.timeline.frame_count:  # read to its end: the file's own count, not its header's
+                self.timeline.resize(frames)
+                self.changed.emit()
+            name = "auto" if key.target == AUTO else self.timeline.class_name
             self.message.emit(f"Evidence timeline: all {frames} frames computed for {name}")
 
     def _on_error(self, key: object, text: str) -> None:

@@ -1,15 +1,17 @@
 """The timeline's background pass: every frame of a video explained for one class, in one thread of low priority
 (plain Python threads, no Qt, tested headless).
 
-It fills in what the live view leaves out (the live view explains the frames it shows, and checks the evidence of
-only about ten of them a second). Frames are read in order from the start with the engine's one video reader and
-explained with engine.video.sequence as `engine render` explains them (same rows, engine.video.frametable), on an
-Explainer of its own, so that the live pipeline's model is never shared between threads:
+It computes the rows that count (the live view explains the frames it shows, passing over some when late, and checks
+the evidence of only about ten of them a second). Frames are read in order from the start with the engine's one
+video reader and explained one at a time with engine.video.sequence as the app's export explains them (the same
+steady run: class held in "auto", mask average; same rows, engine.video.frametable), on an Explainer of its own, so
+that the live pipeline's model is never shared between threads:
 - on a CPU runtime (ONNX Runtime, OpenVINO) the pass's model runs in one intra-op thread, this thread, at a nice
   value above the live pipeline's and the evidence stream's: when both want the CPU, the live view gets it;
 - the pass can be paused (the keeper pauses it while the video plays or is scrubbed) and waits between frames;
-- a new job (another class, fill, file or model) replaces the old one at the next frame: frames already complete
-  are passed over (decoded, not explained).
+- a new job (another class, fill, file or model) replaces the old one at the next frame; the same job again goes on
+  where it is. Frames whose rows are there already are still explained (the average and the class held need every
+  frame before the next), without the evidence check and without a row.
 
 The Explainer is built in the pass's thread the first time a job runs, and again when the job's model differs.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from engine.closing import Closing
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 
 PASS_NICENESS = 15  # above the evidence stream's 10: the live view first, its evidence next, the timeline last
 CPU_RUNNERS = ("onnxruntime", "openvino")  # backends whose threads the Explainer takes as options
-LIVE_STEADINESS = Steadiness(steady_class=False, smooth=1.0)  # each frame on its own, as the live view shows it
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,17 @@ class ModelChoice:
 class PassJob:
     key: object  # the caller's identification of the numbers (app.timeline.rows.TimelineKey), handed back with each row
     path: str  # the video file
-    target: int  # a class index (never AUTO)
+    target: int  # a class index or AUTO
     fill: str
     fps: float  # the frame rate the rows' times are counted in
     model: ModelChoice
-    skip: frozenset[int] = field(default_factory=frozenset)  # frames whose rows are complete already
-    steadiness: Steadiness = LIVE_STEADINESS
+    skip: frozenset[int] = field(default_factory=frozenset)  # frames whose rows are there already
+    steadiness: Steadiness = Steadiness()  # as the live view: the class held in "auto", the mask average
     aspect: str = "stretch"  # as the live view explains the whole frame (engine.runtime.framing)
+
+    def same_work(self, other: PassJob | None) -> bool:
+        """The same rows to compute (whatever is there already): no reason to start again."""
+        return other is not None and replace(self, skip=frozenset()) == replace(other, skip=frozenset())
 
 
 def build_pass_explainer(model: ModelChoice) -> Explainer:
@@ -105,8 +110,10 @@ class TimelinePass(Closing):
 
     # -- from any thread ------------------------------------------------------------------------------------------
     def start(self, job: PassJob | None) -> None:
-        """Work on `job` from now on (None: nothing)."""
+        """Work on `job` from now on (None: nothing); the same work as the job running goes on where it is."""
         with self._condition:
+            if job is not None and job.same_work(self._job):
+                return
             self._job = job
             self._condition.notify_all()
 
@@ -193,18 +200,15 @@ class TimelinePass(Closing):
         with VideoReader(job.path) as reader:
             index = 0
             while self._current(job):
-                if index in job.skip:
-                    if not reader.grab():
-                        return index
-                    sequence.reset()  # the next frame explained does not follow the last one
-                else:
-                    frame = reader.read()
-                    if frame is None:
-                        return index
-                    explanation = sequence.explain([frame])[0]
-                    self.explained += 1
-                    if self._job is job:
-                        self.on_record(job.key, FrameRecord.of(index, job.fps, explanation))
+                frame = reader.read()
+                if frame is None:
+                    return index
+                wanted = index not in job.skip
+                sequence.evidence = wanted  # (a row there already: the frame is explained for the ones after it)
+                explanation = sequence.explain([frame])[0]
+                self.explained += 1
+                if wanted and self._job is job:
+                    self.on_record(job.key, FrameRecord.of(index, job.fps, explanation))
                 index += 1
         return None
 

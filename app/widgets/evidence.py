@@ -37,6 +37,7 @@ class EvidencePanel(QGroupBox):
             self.bars[key] = bar
         self.age_label = QLabel("")
         self.age_label.setStyleSheet("color: grey;")
+        self.age_label.setWordWrap(True)
         grid.addWidget(self.age_label, len(ROWS) + 1, 0, 1, 2)
         self.note_label = QLabel("")
         self.note_label.setStyleSheet("color: #c07000;")

@@ -23,11 +23,22 @@ class StatusBar(QStatusBar):
         self.fps_label = QLabel("fps: -")
         self.latency_label = QLabel("latency: -")
         self.dropped_label = QLabel("dropped: 0")
+        self.recording_label = QLabel("")
+        self.recording_label.setStyleSheet("color: #d03030; font-weight: bold;")
+        self.recording_label.setToolTip("recording the live view: its length so far (Ctrl+R stops)")
         self.fps_label.setToolTip("frames per second shown on screen / explained by the pipeline")
         self.latency_label.setToolTip("from reading the frame to showing it (the engine's own time in brackets)")
         self.dropped_label.setToolTip("frames never shown: late in real-time playback, or replaced by newer ones")
-        for label in (self.model_label, self.backend_label, self.fps_label, self.latency_label, self.dropped_label):
+        for label in (
+            self.recording_label,
+            self.model_label,
+            self.backend_label,
+            self.fps_label,
+            self.latency_label,
+            self.dropped_label,
+        ):
             self.addPermanentWidget(label)
+        self.recording_label.setVisible(False)
         self.last_message = ""
         self._error_shown_at = -1e9
         self._note_until = -1e9
@@ -100,3 +111,8 @@ class StatusBar(QStatusBar):
         else:
             self.latency_label.setText(f"latency: {latency_ms:.0f} ms (engine {stats.model_ms:.0f} ms)")
         self.dropped_label.setText(f"dropped: {stats.dropped}")
+
+    def show_recording(self, text: str) -> None:
+        """'● REC 0:12.3' while recording ("" hides it)."""
+        self.recording_label.setText(text)
+        self.recording_label.setVisible(bool(text))

@@ -1,10 +1,12 @@
 """TimelineView: evidence over time under the player, painted (QPainter; pyqtgraph is not a dependency here).
 
-For the video on screen and the class explained: the black box's probability of the class on each frame (white),
-on the preserved view (green: a good mask keeps it) and on the destroyed view (red: a good mask removes it), and the
-mask's area (its mean, blue, filled), all on one 0..1 scale; a yellow line marks the frame on screen. Frames not
-computed yet are gaps (a lone computed frame is a dot). A click or a drag seeks, as the slider does; hovering shows
-the numbers of the frame under the pointer. The numbers live in app.timeline.rows.EvidenceTimeline.
+For the video on screen and the class explained (in "auto", the class each frame is explained for): the black box's
+probability of the class on each frame (white), on the preserved view (green: a good mask keeps it) and on the
+destroyed view (red: a good mask removes it), and the mask's area (its mean, blue, filled), all on one 0..1 scale; a
+yellow line marks the frame on screen. Frames not computed yet are gaps (a lone computed frame is a dot); the header
+says how many rows are the background pass's (computed in order, as the export) and how many the live view's. A
+click or a drag seeks, as the slider does; hovering shows the numbers of the frame under the pointer. The numbers
+live in app.timeline.rows.EvidenceTimeline.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PyQt6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from app.state import AppState
 from app.timeline.rows import EvidenceTimeline
+from engine.contract import AUTO
 
 HEIGHT = 104
 HEADER = 16  # the line of text above the plot
@@ -132,8 +135,15 @@ class TimelineView(QWidget):
         timeline = self.timeline
         if timeline.key is None:
             return "Evidence over time: waiting for a video and a model"
-        name = timeline.class_name or f"class {timeline.key.target}"
-        return f"Evidence over time: {name}   ({timeline.filled()} of {timeline.frame_count} frames)"
+        if timeline.key.target == AUTO:
+            name = "auto, the class of each frame"
+        else:
+            name = timeline.class_name or f"class {timeline.key.target}"
+        computed = len(timeline.final)
+        return (
+            f"Evidence over time: {name}   ({computed} of {timeline.frame_count} frames computed in order"
+            f"{f', {timeline.filled() - computed} as shown' if timeline.filled() > computed else ''})"
+        )
 
     def paintEvent(self, _event: QPaintEvent | None) -> None:
         painter = QPainter(self)

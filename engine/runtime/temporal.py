@@ -1,7 +1,10 @@
 """Steady explanations over time: a class that holds in "auto", a mask that does not flicker (plain numpy).
 
-Both the app's live loop and `engine render` use these two small state machines, one update per shown frame, in
-the order of the frames; `reset()` on a seek or a new source (the past no longer precedes the frame).
+`SteadyRun` is the one definition of "the steady explanation of a frame": the app's live loop
+(app/explaining/live_steadiness.py), `engine render` and the app's export (engine/video/sequence.py) and the app's
+evidence timeline all explain frames through it, so a frame played in order from the same start gets the same class,
+mask and numbers in each. It drives two small state machines, one update per frame, in the order of the frames;
+`reset()` on a seek or a new source (the past no longer precedes the frame).
 
 - `SteadyClass`: hysteresis for "auto". The black box's top-1 can change from one frame to the next when two
   classes are close (four classes within a second on a phone clip). The class shown changes only when other
@@ -18,11 +21,13 @@ The defaults below were chosen from measurements (`python -m engine steadiness`)
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+
+from engine.contract import AUTO, Explanation
 
 STEADY_MARGIN: Final = 0.1
 """How far (in the black box's probability) other classes must lead the class shown for it to change."""
@@ -135,8 +140,84 @@ class Steadiness:
         SteadyClass(self.margin, self.hold)
         MaskSmoother(self.smooth)
 
+    @classmethod
+    def from_switches(cls, steady_class: bool, smooth_mask: bool) -> Steadiness:
+        """The app's two View switches (Steady auto class, Smooth mask over time) with the measured defaults."""
+        return cls(steady_class=steady_class, smooth=SMOOTH_ALPHA if smooth_mask else 1.0)
+
     def class_holder(self) -> SteadyClass | None:
         return SteadyClass(self.margin, self.hold) if self.steady_class else None
 
     def mask_smoother(self) -> MaskSmoother | None:
         return MaskSmoother(self.smooth) if self.smooth < 1.0 else None
+
+
+MaskAverage = Callable[[np.ndarray, list[int]], np.ndarray]
+"""(B, h, w) low-resolution masks and their classes -> the masks to show (engine.runtime.stages.MaskFilter)."""
+
+ExplainFrames = Callable[[int, int, int, MaskAverage | None], list[Explanation]]
+"""explain(start, end, target, mask_filter): frames [start, end) of the caller's frames explained for `target` (a
+class index or AUTO), their masks through `mask_filter`, in order."""
+
+
+class SteadyRun:
+    """The steady explanation of each frame of a run of frames explained in order (see the module's docstring).
+
+    Each frame is explained for the class `SteadyClass` holds in "auto" (the chosen class otherwise), its mask
+    through the `MaskSmoother` before anything is made from it (views, box, evidence). When the class held changes on
+    a frame, that frame and the rest of its batch are explained again for the new class (rare by design, so it costs
+    little); the first frame of a run is explained alone, since it decides the class for the rest of its batch. One
+    frame at a time (the live loop) or in batches (a render) gives the same explanations.
+    """
+
+    def __init__(self, target: int, steadiness: Steadiness = Steadiness()) -> None:
+        self.target = target  # a class index or AUTO
+        self.steadiness = steadiness
+        self.holder: SteadyClass | None = steadiness.class_holder() if target == AUTO else None
+        self.smoother: MaskSmoother | None = steadiness.mask_smoother()
+        self.frames_explained_again = 0  # frames explained a second time after a class change in their batch
+
+    @property
+    def steady(self) -> bool:
+        """Whether a frame's explanation depends on the frames before it (a class held, or a mask average)."""
+        return self.holder is not None or self.smoother is not None
+
+    def reset(self) -> None:
+        """The next frame does not follow the last one (a seek, a loop, another video): a new run starts there."""
+        if self.holder is not None:
+            self.holder.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    def explain(self, count: int, explain: ExplainFrames, *, again: bool = False) -> list[Explanation]:
+        """The next `count` frames of the run, in order, explained by `explain` -> one Explanation each.
+
+        `again`: the frame explained last is explained once more (a setting changed while paused): the class held
+        is kept and not counted again, and its mask is not averaged with itself (the average starts afresh)."""
+        holder, smoother = self.holder, self.smoother
+        if again and smoother is not None:
+            smoother.reset()
+        counting = holder is not None and (not again or holder.held is None)
+        explained: list[Explanation] = []
+        recounted = False  # the first frame's ranking was counted already (it is being explained again)
+        while len(explained) < count:
+            start = len(explained)
+            # before the first frame nothing is held: that frame alone decides, the rest of the batch follows it
+            end = start + 1 if holder is not None and holder.held is None else count
+            target = self.target if holder is None or holder.held is None else holder.held
+            batch = explain(start, end, target, None if smoother is None else self._smoothed)
+            for position, explanation in enumerate(batch):
+                if holder is not None and counting and not recounted:
+                    if holder.update(explanation.top5) != explanation.target:
+                        recounted = True  # the class changed on this frame: explain it and the rest again
+                        self.frames_explained_again += len(batch) - position
+                        break
+                recounted = False
+                explained.append(explanation)
+        return explained
+
+    def _smoothed(self, masks: np.ndarray, classes: list[int]) -> np.ndarray:
+        """The masks of a batch through the average, in order (each with the class it explains)."""
+        smoother = self.smoother
+        assert smoother is not None
+        return np.stack([smoother.update(mask, key) for mask, key in zip(masks, classes, strict=True)])

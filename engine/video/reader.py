@@ -10,7 +10,11 @@ frame count its header announces, so that callers can say it once and go on.
 The writer encodes H.264 in an MP4 through PyAV (whose wheels bundle FFmpeg with libx264): yuv420p at even width
 and height, BT.709 limited range and tagged as such, the index (moov) at the start of the file (`+faststart`), so
 that browsers and phones play it, also while it downloads. It is a context manager that always finishes the file,
-so a render that stops half-way (Ctrl+C, an error) leaves a playable video of the frames written so far.
+so a render that stops half-way (Ctrl+C, an error) leaves a playable video of the frames written so far. With
+`fragments` (the app's live recording) it writes a fragmented MP4 instead (FFmpeg's `frag_keyframe+empty_moov`), a
+fragment a second reaching the disk as it is made, so that a process killed mid-recording leaves a file that plays
+up to its last second; each frame can carry its own time (`write(frame, pts)`), so frames left out keep the rest on
+time.
 """
 
 from __future__ import annotations
@@ -205,6 +209,9 @@ H264_PRESET: Final = "veryfast"
 2-core CPU: ultrafast 488 frames/s (1476 KiB), veryfast 208 (382 KiB), faster 151 (423 KiB), medium 79 (435 KiB):
 veryfast keeps the encoder a small part of a render (the engine explains ~30-70 frames/s here)."""
 
+FRAGMENT_SECONDS: Final = 1.0
+"""With `fragments`: a keyframe, so a fragment flushed to the disk, every second: what a crash can lose, at most."""
+
 _BT709: Final = 1  # AVCOL_PRI_BT709 = AVCOL_TRC_BT709 = AVCOL_SPC_BT709
 _LIMITED_RANGE: Final = 1  # AVCOL_RANGE_MPEG (16..235), what players expect of H.264
 
@@ -214,11 +221,21 @@ class VideoWriter(Closing):
 
     H.264 in yuv420p needs even sides: a frame of odd width or height is padded by repeating its last column or row
     (nothing is cut off). `crf` is x264's constant quality (0 lossless .. 51; 18-23 look clean), `preset` its
-    speed / size trade-off. Closing flushes the encoder and writes the index: until then the file does not play.
+    speed / size trade-off. Closing flushes the encoder and writes the index: until then the file does not play,
+    unless it is written in `fragments` (see the module's docstring): then the encoder runs in one thread without
+    look-ahead or B-frames (x264's zerolatency tune), so a frame leaves it at once and reaches the disk with its
+    fragment, and the times start at 0 without an edit list.
     """
 
     def __init__(
-        self, path: str | Path, fps: float, size: tuple[int, int], *, crf: int = H264_CRF, preset: str = H264_PRESET
+        self,
+        path: str | Path,
+        fps: float,
+        size: tuple[int, int],
+        *,
+        crf: int = H264_CRF,
+        preset: str = H264_PRESET,
+        fragments: bool = False,
     ) -> None:
         import av  # here, not at the top: the app imports this module for its reader and starts faster without
 
@@ -227,31 +244,43 @@ class VideoWriter(Closing):
         width, height = size
         self.encoded_size = (width + width % 2, height + height % 2)
         self.frames = 0
+        self.last_pts: int | None = None  # the time of the last frame written, in frame periods
+        # the mp4 muxer whatever the name: the index moves to the front when the file is finished, or (fragments)
+        # an empty index first and a fragment at each keyframe, written through to the file as it is made
+        options = (
+            {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+            if fragments
+            else {"movflags": "+faststart"}
+        )
         try:  # FFmpeg opens the file only with the first frame: find out now, and never leave an older file there
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.open("wb").close()
-            # the mp4 muxer whatever the name; the index moves to the front when the file is finished
-            self._container = av.open(str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"})
+            self._container = av.open(str(self.path), mode="w", format="mp4", options=options)
         except (OSError, av.FFmpegError) as error:
             raise VideoError(f"cannot write a video to {self.path}: {error} (is the folder writable?)") from error
         try:
-            self._stream: VideoStream | None = self._h264_stream(fps, crf, preset)
+            self._stream: VideoStream | None = self._h264_stream(fps, crf, preset, fragments)
         except BaseException:
             self._container.close()
             raise
 
-    def _h264_stream(self, fps: float, crf: int, preset: str) -> VideoStream:
+    def _h264_stream(self, fps: float, crf: int, preset: str, fragments: bool) -> VideoStream:
         stream = self._container.add_stream("libx264", rate=_frame_rate_fraction(fps))
         stream.width, stream.height = self.encoded_size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
-        context = stream.codec_context  # the colours `write` converts to, told to players
+        stream.options = {"crf": str(crf), "preset": preset, **({"tune": "zerolatency"} if fragments else {})}
+        context = stream.codec_context
+        if fragments:
+            context.gop_size = max(round(fps * FRAGMENT_SECONDS), 1)
+            context.thread_count = 1  # beside the live view on a few cores: one thread, no frame delay
+        # the colours `write` converts to, told to players
         context.colorspace = context.color_primaries = context.color_trc = _BT709
         context.color_range = _LIMITED_RANGE
         return stream
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (H, W, 3) uint8 RGB frame of the writer's size."""
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+        """Append one (H, W, 3) uint8 RGB frame of the writer's size, at time `pts` in frame periods (None: right
+        after the last one); a frame shows until the next one's time."""
         from av import VideoFrame
         from av.video.reformatter import ColorRange, Colorspace
 
@@ -263,9 +292,13 @@ class VideoWriter(Closing):
             frame = _pad_to(frame, self.encoded_size)
         picture = VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         picture = picture.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
-        picture.pts = self.frames
+        pts = (0 if self.last_pts is None else self.last_pts + 1) if pts is None else int(pts)
+        if self.last_pts is not None and pts <= self.last_pts:
+            raise ValueError(f"frame times must grow: {pts} after {self.last_pts}")
+        picture.pts = pts
         self._container.mux(self._stream.encode(picture))
         self.frames += 1
+        self.last_pts = pts
 
     def close(self) -> None:
         """Flush the encoder and finish the file (idempotent)."""

@@ -114,6 +114,8 @@ def test_bad_arguments_are_one_line_and_status_2(capsys, tmp_path):
         (["--benchmark-frames", "-1"], "argument --benchmark-frames:", "must be at least 0, not -1"),
         (["--benchmark-frames", "many"], "argument --benchmark-frames:", "'many' is not a whole number"),
         (["--backend", "warp-drive"], "argument --backend:", "invalid choice"),
+        (["--record", str(tmp_path / "out.avi")], "argument --record:", "must end in .mp4"),
+        (["--record", str(tmp_path)], "argument --record:", "must end in .mp4"),
         (["--frobnicate"], "unrecognized arguments", "--frobnicate"),
     ]
     for argv, where, message in cases:

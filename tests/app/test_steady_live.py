@@ -148,3 +148,30 @@ def test_the_view_menu_switches_both_and_they_are_remembered(qtbot, make_window,
     restored = AppState()
     assert load_state(store, restored) == []
     assert restored.steady_class and not restored.smooth_mask
+
+
+def test_each_result_says_how_its_run_went_and_a_step_forward_goes_on_as_playback(untrained_model_file, pictures):
+    from app.explaining.results import Played
+
+    params = ExplainParams(target=AUTO, evidence=False)  # steady class and mask average on, as by default
+    scheduler, _ = playing(TwoPictures(pictures, count=12), params, untrained_model_file)
+    scheduler.seek(0)
+    scheduler.step()
+    first = scheduler.take_result()
+    shown = [first, *play(scheduler, 3)]
+    assert [result.played for result in shown] == [Played(0)] * 4  # in order from the first frame: as exported
+    assert all(result.played.as_exported() for result in shown)
+    scheduler.set_playing(False)
+    scheduler.seek(7)  # a jump: explained alone
+    scheduler.step()
+    jumped = scheduler.take_result()
+    assert jumped.frame_index == 7 and jumped.played == Played(7) and "alone" in jumped.played.note(7)
+    scheduler.seek(8)  # the next frame: the average goes on from frame 7
+    scheduler.step()
+    stepped = scheduler.take_result()
+    assert stepped.frame_index == 8 and stepped.played == Played(7)
+    assert stepped.played.note(8) == "averaged from frame 7 on (after a jump), not from the first frame"
+    scheduler.close()
+    late = Played(0, passed_over=3)  # playback fell behind and passed over three frames since the start
+    assert not late.as_exported() and "3 frames passed over" in late.note(20)
+    assert Played(5, steady=False).as_exported()  # nothing averaged, no class held: any frame is as exported

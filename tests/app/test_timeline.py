@@ -1,6 +1,7 @@
 """Evidence over time: the timeline's rows (app.timeline.rows), its background pass (app.timeline.whole_file_pass) on a
 real model and a real video, and the timeline in the real window (offscreen) on the demo clip: its values are the
-evidence of the frames explained, a click seeks, a new class clears and refills it, and it saves one CSV row per frame.
+evidence of the frames explained (the live view's, provisional, then the pass's: every frame in order through the
+steady run, as the export), a click seeks, a new class clears and refills it, and it saves one CSV row per frame.
 
 The window runs the untrained test model on torch CPU (as the other window tests) with the evidence check on.
 """
@@ -8,6 +9,7 @@ The window runs the untrained test model on torch CPU (as the other window tests
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -20,12 +22,14 @@ from PyQt6.QtWidgets import QApplication
 from app.explaining.worker import PipelineWorker
 from app.state import AppState
 from app.timeline.rows import EvidenceTimeline, TimelineKey, is_complete
-from app.timeline.whole_file_pass import LIVE_STEADINESS, ModelChoice, PassJob, TimelinePass
+from app.timeline.whole_file_pass import ModelChoice, PassJob, TimelinePass
 from app.widgets.timeline import CURVES, columns, runs
 from app.window import MainWindow
 from engine.contract import AUTO, Explanation
 from engine.paths import DEMO_CLIP
+from engine.runtime.temporal import Steadiness
 from engine.video.frametable import COLUMNS, FrameRecord
+from engine.video.sequence import SequenceExplainer
 from tests.app.conftest import decode_all
 from tests.app.test_window import pixels
 
@@ -51,7 +55,13 @@ def pass_model(untrained_model_file) -> ModelChoice:
     return ModelChoice(str(untrained_model_file), "torch-cpu")
 
 
-def test_the_pass_explains_every_frame_not_complete_yet_as_engine_render_would(video_file, pass_model):
+def in_order(explainer, frames: list[np.ndarray], target: int, steadiness: Steadiness) -> list[Explanation]:
+    """The frames explained one at a time in order from the first, through the steady run (as the export does)."""
+    sequence = SequenceExplainer(explainer, target, steadiness, evidence=True)
+    return [sequence.explain([frame])[0] for frame in frames]
+
+
+def test_the_pass_explains_every_frame_in_order_and_rows_only_those_not_there_yet(video_file, pass_model):
     from engine.api import Explainer
 
     records: dict[int, FrameRecord] = {}
@@ -69,13 +79,12 @@ def test_the_pass_explains_every_frame_not_complete_yet_as_engine_render_would(v
     assert sorted(records) == [index for index in range(40) if index not in (0, 5, 6)]
     frames = decode_all(video_file)
     with Explainer(pass_model.path, "torch-cpu", fill="grey") as explainer:
+        # frames 0, 5 and 6 had rows: explained all the same, for the average of the frames after them
+        expected = in_order(explainer, frames, 3, Steadiness())
         for index in (1, 7, 39):
-            expected = FrameRecord.of(index, 25.0, explainer.explain(frames[index], 3, evidence=True))
             row = records[index]
             assert (row.frame, row.class_index, row.time_s) == (index, 3, index / 25.0)
-            for name in ("p_frame", "p_preserved", "p_destroyed", "mask_mean", "mask_share"):
-                assert getattr(row, name) == pytest.approx(getattr(expected, name), abs=1e-5), name
-    assert LIVE_STEADINESS.mask_smoother() is None  # each frame on its own, as the live view explains it
+            assert row == FrameRecord.of(index, 25.0, expected[index])  # the same computation, the same numbers
 
 
 def test_a_paused_pass_explains_nothing_and_a_new_job_replaces_the_old(video_file, pass_model):
@@ -135,8 +144,8 @@ def pass_finished(window: MainWindow) -> bool:
 
 def first_frames_complete(window: MainWindow, count: int) -> bool:
     """The background pass goes through the file from the start: its first `count` rows are there."""
-    rows = window.timeline_keeper.timeline.rows
-    return len(rows) >= count and all(is_complete(row) for row in rows[:count])
+    timeline = window.timeline_keeper.timeline
+    return timeline.frame_count >= count and all(index in timeline.final for index in range(count))
 
 
 def assert_row_is_the_engines(row: FrameRecord, explanation: Explanation) -> None:
@@ -147,7 +156,7 @@ def assert_row_is_the_engines(row: FrameRecord, explanation: Explanation) -> Non
     assert row.mask_mean == pytest.approx(float(explanation.mask.mean()), abs=1e-5)
 
 
-def test_the_timeline_holds_the_evidence_of_the_frames_explained(qtbot, window):
+def test_the_timeline_shows_the_evidence_of_the_frames_explained_until_the_pass_computes_them(qtbot, window):
     pause_on(qtbot, window, 300)
     generation = window.controller.generation
     qtbot.waitUntil(
@@ -160,16 +169,21 @@ def test_the_timeline_holds_the_evidence_of_the_frames_explained(qtbot, window):
     )
     explanation, evidence = window.current_result.explanation, window.latest_evidence
     timeline = window.timeline_keeper.timeline
-    assert timeline.key is not None and timeline.key.target == explanation.target  # "auto": the class on screen
+    assert timeline.key is not None and timeline.key.target == AUTO  # the class each frame is explained for
     assert window.timeline.isVisible() and timeline.frame_count == window.state.frame_count
-    row = timeline.rows[300]
+    # the pass goes from frame 0 and waits while frames are shown: it cannot have reached frame 300 yet
+    assert 300 not in timeline.final
+    row = timeline.rows[300]  # the live view's row, provisional
     assert is_complete(row) and row.class_index == explanation.target and row.class_name == explanation.target_name
     assert row.p_frame == pytest.approx(explanation.target_probability, abs=1e-5)
     assert row.p_preserved == pytest.approx(evidence.probabilities["preserved"], abs=1e-5)
     assert row.p_destroyed == pytest.approx(evidence.probabilities["destroyed"], abs=1e-5)
     assert row.mask_mean == pytest.approx(float(explanation.mask.mean()), abs=0.01)  # the live mask is view-sized
     assert timeline.series("p_preserved")[300] == pytest.approx(row.p_preserved)
-    assert explanation.target_name in window.timeline.header_text()
+    assert "auto" in window.timeline.header_text() and "1 as shown" not in window.timeline.header_text()
+    # a jump: explained alone, which the export's caption will say (the export averages it with the frames before)
+    assert "alone" in timeline.shown_otherwise[300] and "alone" in window.timeline_keeper.shown_otherwise()[300]
+    assert "Not as exported" in window.evidence.age_label.text()
 
 
 def test_a_click_on_the_timeline_seeks_to_the_frame_under_it(qtbot, window):
@@ -206,17 +220,17 @@ def test_the_background_pass_fills_in_the_frames_not_shown(qtbot, window, demo_f
     qtbot.waitUntil(lambda: first_frames_complete(window, 12), timeout=PASS_MS)
     timeline = window.timeline_keeper.timeline
     explainer = window.worker.scheduler.explainer  # the live one, idle while paused
+    expected = in_order(explainer, demo_frames[:12], AUTO, timeline.key.steadiness)
     for index in (0, 11):
-        assert_row_is_the_engines(
-            timeline.rows[index], explainer.explain(demo_frames[index], timeline.key.target, evidence=True)
-        )
+        assert_row_is_the_engines(timeline.rows[index], expected[index])
 
 
 def test_another_class_clears_the_timeline_and_the_pass_refills_it(qtbot, window, demo_frames):
     pause_on(qtbot, window, 60)
     timeline = window.timeline_keeper.timeline
     auto_key = timeline.key
-    chosen = next(index for index, _, _ in window.current_result.explanation.top5 if index != auto_key.target)
+    shown = window.current_result.explanation
+    chosen = next(index for index, _, _ in shown.top5 if index != shown.target)
     window.state.update(target=chosen)
     assert timeline.key.target == chosen and timeline.filled() == 0  # cleared at once
     assert np.isnan(timeline.series("p_frame")).all()
@@ -226,7 +240,9 @@ def test_another_class_clears_the_timeline_and_the_pass_refills_it(qtbot, window
     qtbot.waitUntil(lambda: first_frames_complete(window, 8), timeout=PASS_MS)
     assert {row.class_index for row in timeline.records()} == {chosen}
     explainer = window.worker.scheduler.explainer
-    assert_row_is_the_engines(timeline.rows[7], explainer.explain(demo_frames[7], chosen, evidence=True))
+    assert_row_is_the_engines(
+        timeline.rows[7], in_order(explainer, demo_frames[:8], chosen, timeline.key.steadiness)[7]
+    )
 
     window.state.update(target=AUTO)  # back to auto: its rows were kept
     qtbot.waitUntil(lambda: timeline.key == auto_key, timeout=WAIT_MS)
@@ -237,8 +253,12 @@ def test_the_timeline_follows_the_fill(qtbot, window):
     pause_on(qtbot, window, 10)
     key = window.timeline_keeper.timeline.key
     window.state.update(fill="black")
-    assert window.timeline_keeper.timeline.key == TimelineKey(key.path, key.target, "black", key.model)
+    assert window.timeline_keeper.timeline.key == replace(key, fill="black")
     window.state.update(fill="blur")
+    assert window.timeline_keeper.timeline.key == key
+    window.state.update(smooth_mask=False)  # the steadiness changes the numbers: another key
+    assert window.timeline_keeper.timeline.key == replace(key, steadiness=Steadiness.from_switches(True, False))
+    window.state.update(smooth_mask=True)
     assert window.timeline_keeper.timeline.key == key
 
 
@@ -246,7 +266,7 @@ def test_the_timeline_follows_the_aspect_and_keeps_a_regions_numbers_out(qtbot, 
     pause_on(qtbot, window, 20)
     key = window.timeline_keeper.timeline.key
     window.state.update(aspect="pad")
-    assert window.timeline_keeper.timeline.key == TimelineKey(key.path, key.target, key.fill, key.model, "pad")
+    assert window.timeline_keeper.timeline.key == replace(key, aspect="pad")
     window.state.update(aspect="stretch")
     assert window.timeline_keeper.timeline.key == key
     window.state.update(region=(0, 0, 120, 90))  # a region is explained alone: its numbers are not the frame's
@@ -290,7 +310,7 @@ def test_a_whole_pass_draws_the_curves_and_saves_one_csv_row_per_frame(qtbot, wi
     assert tuple(table[0]) == COLUMNS  # the columns `engine render` writes
     assert len(table) - 1 == 45
     assert [int(line[0]) for line in table[1:]] == list(range(45))
-    assert {int(line[2]) for line in table[1:]} == {timeline.key.target}
+    assert [int(line[2]) for line in table[1:]] == [row.class_index for row in timeline.records()]
     assert float(table[21][COLUMNS.index("p_preserved")]) == pytest.approx(timeline.rows[20].p_preserved, rel=1e-5)
     assert "Saved the evidence of 45 frames" in window.status.last_message
 
@@ -305,20 +325,41 @@ def test_no_timeline_for_a_still_image(qtbot, window, tmp_path, demo_frames):
     assert "Nothing to save yet" in window.problems[-1]
 
 
-def test_rows_are_kept_per_key_and_a_complete_row_is_never_replaced():
+def explained(target: int, mask_value: float) -> Explanation:
+    """A small explanation of class `target`, its mask `mask_value` everywhere (a live frame, as the rows see it)."""
+    picture = np.zeros((4, 6, 3), np.uint8)
+    return Explanation(
+        picture, np.full((4, 6), mask_value, np.float32), picture, picture, picture, picture, target, "one", 0.5,
+        None, [(target, "one", 0.5)], None, {}, np.zeros((2, 2), np.float32), np.zeros((8, 8, 3), np.uint8),
+    )  # fmt: skip
+
+
+def test_live_rows_stand_in_until_the_pass_s_rows_which_are_kept_per_key_and_never_replaced():
     timeline = EvidenceTimeline()
     first, second = TimelineKey("a.mp4", 1, "blur", 1), TimelineKey("a.mp4", 2, "blur", 1)
     timeline.select(first, 3, 10.0)
+    assert timeline.add_explained(1, explained(1, 0.3), "explained alone")  # the live view's, provisional
+    assert not timeline.add_explained(2, explained(7, 0.3))  # another class than the key's
+    assert timeline.add_evidence(1, 1, {"frame": 0.5, "preserved": 0.4, "destroyed": 0.1})
+    assert is_complete(timeline.rows[1]) and timeline.complete_frames() == frozenset()
+    assert timeline.records() == [] and timeline.shown_otherwise == {1: "explained alone"}
     record = FrameRecord(1, 0.1, 1, "one", 0.5, 0.6, 0.1, 0.2, 0.2, None, None, None, None)
     assert timeline.add_record(first, record) and not timeline.add_record(second, record)
+    assert timeline.rows[1] == record and timeline.records() == [record] and timeline.complete_frames() == {1}
+    assert not timeline.add_explained(1, explained(1, 0.9))  # the pass's row stays (the note follows the live view)
+    assert not timeline.add_evidence(1, 1, {"frame": 0.1, "preserved": 0.2, "destroyed": 0.3})
     assert not timeline.add_evidence(0, 1, {"frame": 0.1, "preserved": 0.2, "destroyed": 0.3})  # no row to complete
+    assert timeline.rows[1] == record and timeline.shown_otherwise == {}
     timeline.select(second, 3, 10.0)
     assert timeline.filled() == 0 and timeline.key == second
     timeline.select(first, 3, 10.0)
-    assert timeline.rows[1] == record
+    assert timeline.rows[1] == record and timeline.final == {1}
     assert not timeline.add_record(
         first, FrameRecord(1, 0.1, 1, "one", 0.9, 0.9, 0.9, 0.9, 0.9, None, None, None, None)
     )
     assert timeline.rows[1] == record
+    auto = TimelineKey("a.mp4", AUTO, "blur", 1)  # "auto": rows of whichever class each frame is explained for
+    timeline.select(auto, 3, 10.0)
+    assert timeline.add_explained(0, explained(1, 0.3)) and timeline.add_explained(2, explained(7, 0.3))
     timeline.forget()
     assert timeline.key is None and timeline.frame_count == 0

@@ -58,7 +58,7 @@ def test_steady_auto_explains_the_held_class_and_explains_a_batch_again_after_a_
         alone = explainer.explain(frames[index], int(expected[index]), evidence=False)  # the held class's mask
         assert np.abs(steady[index].mask - alone.mask).max() < 1e-4
     sequence.reset()
-    assert sequence.holder is not None and sequence.holder.held is None
+    assert sequence.run.holder is not None and sequence.run.holder.held is None
 
 
 def test_smoothed_masks_are_the_average_of_the_masks_and_the_evidence_is_theirs(explainer, frames) -> None:
