@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QRectF, QSize, Qt
+from PyQt6.QtCore import QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
@@ -15,6 +15,8 @@ _BOX_COLOUR = QColor(80, 255, 120)
 
 
 class ImageView(QWidget):
+    painted = pyqtSignal()  # after each paint (app/startup.py times the first explained frame by it)
+
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = title
@@ -69,6 +71,7 @@ class ImageView(QWidget):
                 self._draw_box(painter, target)
         self._draw_title(painter)
         painter.end()
+        self.painted.emit()
 
     def _draw_box(self, painter: QPainter, target: QRectF) -> None:
         assert self._image is not None and self._box is not None
