@@ -30,7 +30,7 @@ from app.widgets.region_select import RegionSelector
 from app.widgets.status_bar import StatusBar
 from app.widgets.timeline import TimelineView
 from app.widgets.view_controls import ViewControls
-from app.widgets.view_grid import ViewGrid
+from app.widgets.view_grid import NO_MODEL, PREPARING, ViewGrid
 from engine.classes import imagenet_classes
 from engine.contract import AUTO, ClassInfo, Evidence
 from engine.paths import DEMO_CLIP
@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
         self.exporter.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
-        self.worker.model_loading.connect(self.status.show_model_loading)
+        self.worker.model_loading.connect(self._on_model_loading)
         self.worker.model_failed.connect(self._on_model_failed)
         self.state.subscribe(self._on_state)
         self._connect_timeline()
@@ -263,7 +263,19 @@ class MainWindow(QMainWindow):
             self.classes = info.classes
             self.class_picker.set_classes(info.classes)
 
+    def _on_model_loading(self, text: str = "") -> None:
+        """Frames shown until the model is ready say so (a file waits on its frame, a camera goes on)."""
+        self.status.show_model_loading(text)
+        self._say_without_model(PREPARING)
+
+    def _say_without_model(self, text: str) -> None:
+        self.grid.no_model_text = text
+        result = self.current_result
+        if result is not None and result.explanation is None:
+            self.grid.show_result(result.frame, None, self.state.show_box)
+
     def _on_model_failed(self, _text: str = "") -> None:
+        self._say_without_model(NO_MODEL)
         self.status.show_no_model()
         self.top5.show_predictions([], None)
         self.evidence.show_evidence("no model: nothing explained", {})
