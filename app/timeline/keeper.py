@@ -1,13 +1,16 @@
 """TimelineKeeper: keeps the evidence timeline (app.timeline.rows) in step with what is open, explained and chosen.
 
 - It follows a key (the video file, the class, the fill, the model): the class is the one chosen, or in "auto" the
-  class explained on the frame on screen, taken when a frame is shown while paused (and at the first frame), so
-  that the timeline does not flip between classes while the video plays. A new key clears the timeline (or shows
-  the rows kept for it) and restarts the background pass for it.
+  class the panel shows, that is the class explained on the frame on screen (with View > Steady auto class, the
+  class "auto" holds: it changes only when another leads clearly). A new key clears the timeline (or shows the rows
+  kept for it) and restarts the background pass for it.
 - Rows come from the frames shown (`on_result`, connected by the window), the live evidence checks, and the
   background pass (app/timeline/whole_file_pass.py). The pass runs only with the evidence check on (the user's switch
-  for black-box passes beyond the frame's own), only for video files, and only when the live view is idle: it is
-  paused while the video plays and until QUIET_MS after the last frame shown (a scrub, a step, a setting).
+  for black-box passes beyond the frame's own) and only for video files. While the video plays (and loops) it
+  explains one frame for every PLAYING_SHARE frames the live view shows (frames the live view completed meanwhile
+  are passed over), so that the live view keeps most of the CPU and the timeline is complete after PLAYING_SHARE
+  loops at most, however fast the machine; paused, it runs freely. A seek, a step or a setting (and a frame shown
+  while paused) pause it until the live view has been idle for QUIET_MS.
 - File > Save evidence as CSV writes the rows known (engine.video.frametable's columns, as `engine render` writes them).
 """
 
@@ -28,6 +31,12 @@ from engine.errors import SaliencyError
 from engine.video.frametable import FrameRecord
 
 QUIET_MS = 600  # the live view has been idle this long: the background pass may take the CPU
+# While playing, the pass explains one frame for every this many the live view shows. A pass frame costs 63 ms of
+# CPU at 720p (the model, full-size views and the evidence), a live one 28 ms and its evidence check 22 ms (about 12 of
+# 20 frames a second): the pass takes about a third of what the live view takes, and only until the timeline is
+# complete, after this many loops at most (the live evidence checks complete most rows sooner)
+PLAYING_SHARE = 5
+_PLAYBACK_FIELDS = {"frame_index", "frame_count", "fps", "source_kind", "source_label", "last_file"}  # no user action
 
 
 class TimelineKeeper(QObject):
@@ -51,6 +60,7 @@ class TimelineKeeper(QObject):
         self._failed_model: int | None = None  # the pass could not run on this model: not tried again
         self._auto_class: int | None = None  # in "auto": the class the timeline follows
         self._shown_class: int | None = None  # the class explained on the frame on screen
+        self._shown_playing = 0  # frames shown while playing, towards the pass's next frame
         self._quiet = QTimer(self)
         self._quiet.setSingleShot(True)
         self._quiet.setInterval(QUIET_MS)
@@ -75,8 +85,14 @@ class TimelineKeeper(QObject):
         if self.state.region is not None:  # a region's numbers are not the whole frame's: the timeline's are
             return
         self._shown_class = explanation.target
-        self.hold()
-        if self.state.target == AUTO and (self._auto_class is None or not self.state.playing):
+        if not self.state.playing:
+            self.hold()  # a frame the user asked for (a seek, a step, a setting): the live view goes first
+        elif self.explainer_pass is not None:
+            self._shown_playing += 1
+            if self._shown_playing >= PLAYING_SHARE:
+                self._shown_playing = 0
+                self.explainer_pass.grant()
+        if self.state.target == AUTO:
             self._follow_auto_class()
         if result.frame_index is not None and self.timeline.add_explained(result.frame_index, explanation):
             self.changed.emit()
@@ -136,32 +152,37 @@ class TimelineKeeper(QObject):
     def _start_pass(self) -> None:
         key, source, model = self.timeline.key, self._source, self._model
         wanted = key is not None and source is not None and model is not None and self.state.evidence
-        complete = self.timeline.complete_frames()
-        if not wanted or self._failed_model == self._models_loaded or len(complete) == self.timeline.frame_count:
+        complete = len(self.timeline.complete_frames())
+        if not wanted or self._failed_model == self._models_loaded or complete == self.timeline.frame_count:
             if self.explainer_pass is not None:
                 self.explainer_pass.start(None)  # nothing to do (or all there, kept from before)
             return
         assert key is not None and source is not None and model is not None
         if self.explainer_pass is None:
             self.explainer_pass = TimelinePass(self._record.emit, self._done.emit, self._error.emit)
+            self._share_by_playing()
             self.hold()
-        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete, aspect=key.aspect)
+        completed = self.timeline.completed()
+        job = PassJob(key, source.path, key.target, key.fill, source.fps, model, completed, aspect=key.aspect)
         self.explainer_pass.start(job)
 
     # -- when the pass may run ----------------------------------------------------------------------------------
     def hold(self, _frame: int | None = None) -> None:
-        """The live view is busy (a frame shown, a seek asked for, a setting changed): pause the pass until it has
-        been idle for QUIET_MS."""
+        """The user acts on the live view (a seek asked for, a setting changed, a frame shown while paused): pause
+        the pass until the live view has been idle for QUIET_MS."""
         if self.explainer_pass is None:
             return
         self.explainer_pass.set_paused(True)
-        if self.state.playing:
-            self._quiet.stop()
-        else:
-            self._quiet.start()
+        self._quiet.start()
+
+    def _share_by_playing(self) -> None:
+        """Playing: the pass explains a frame per PLAYING_SHARE frames shown; paused: as many as it can."""
+        if self.explainer_pass is not None:
+            self._shown_playing = 0
+            self.explainer_pass.allow(0 if self.state.playing else None)
 
     def _resume(self) -> None:
-        if self.explainer_pass is not None and not self.state.playing:
+        if self.explainer_pass is not None:
             self.explainer_pass.set_paused(False)
 
     # -- what happens -------------------------------------------------------------------------------------------
@@ -172,9 +193,10 @@ class TimelineKeeper(QObject):
             self._select()
         elif "evidence" in changed:
             self._start_pass()
-        if "playing" in changed and not self.state.playing and self.state.target == AUTO:
-            self._follow_auto_class()
-        self.hold()
+        if "playing" in changed:
+            self._share_by_playing()
+        if changed - _PLAYBACK_FIELDS:  # a setting (not the player moving on by itself)
+            self.hold()
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self._source = info if info.kind == "video" and info.path and info.frame_count else None

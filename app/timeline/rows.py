@@ -62,6 +62,20 @@ def is_complete(record: FrameRecord | None) -> bool:
     return record is not None and record.p_preserved is not None and record.p_destroyed is not None
 
 
+class CompleteRows:
+    """`index in rows`: frame `index` has a complete row for `key` now. Read from the background pass's thread while
+    the GUI thread fills rows in: a stale answer costs a frame explained twice, or passed over until the next job."""
+
+    def __init__(self, timeline: EvidenceTimeline, key: TimelineKey | None) -> None:
+        self._timeline = timeline
+        self._key = key
+
+    def __contains__(self, index: object) -> bool:
+        timeline = self._timeline
+        rows = timeline.rows if timeline.key == self._key else []
+        return isinstance(index, int) and 0 <= index < len(rows) and is_complete(rows[index])
+
+
 class EvidenceTimeline:
     """The rows of the current key, frame by frame (None: not computed yet)."""
 
@@ -142,6 +156,10 @@ class EvidenceTimeline:
     # -- reading ------------------------------------------------------------------------------------------------
     def complete_frames(self) -> frozenset[int]:
         return frozenset(index for index, row in enumerate(self.rows) if is_complete(row))
+
+    def completed(self) -> CompleteRows:
+        """The frames whose rows are complete, asked as they are now (the background pass asks before each frame)."""
+        return CompleteRows(self, self.key)
 
     def filled(self) -> int:
         """Frames with a row (complete or not)."""

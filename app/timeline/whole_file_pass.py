@@ -7,9 +7,13 @@ explained with engine.video.sequence as `engine render` explains them (same rows
 Explainer of its own, so that the live pipeline's model is never shared between threads:
 - on a CPU runtime (ONNX Runtime, OpenVINO) the pass's model runs in one intra-op thread, this thread, at a nice
   value above the live pipeline's and the evidence stream's: when both want the CPU, the live view gets it;
-- the pass can be paused (the keeper pauses it while the video plays or is scrubbed) and waits between frames;
+- the pass can be paused (the keeper pauses it while the video is scrubbed) and waits between frames;
+- it can be given an allowance (`allow`, `grant`): while the video plays, the keeper grants it one frame for every
+  few the live view shows, so that it gets there (a frame the live view skips is filled too) without taking the
+  live view's place; an allowance is counted in frames, so it holds on a slow machine as on a fast one;
 - a new job (another class, fill, file or model) replaces the old one at the next frame: frames already complete
-  are passed over (decoded, not explained).
+  (`PassJob.skip`, asked again at each frame: the live view completes rows meanwhile) are passed over (decoded, not
+  explained).
 
 The Explainer is built in the pass's thread the first time a job runs, and again when the job's model differs.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,7 +37,9 @@ if TYPE_CHECKING:
     from engine.api import Explainer
     from engine.video.sequence import SequenceExplainer
 
-PASS_NICENESS = 15  # above the evidence stream's 10: the live view first, its evidence next, the timeline last
+# the evidence stream's: the live view first; its evidence and the timeline share what it leaves (the timeline's share
+# while playing is set by its allowance; at 15 it was starved on two busy cores: measured in docs/ENGINE.md)
+PASS_NICENESS = 0
 CPU_RUNNERS = ("onnxruntime", "openvino")  # backends whose threads the Explainer takes as options
 LIVE_STEADINESS = Steadiness(steady_class=False, smooth=1.0)  # each frame on its own, as the live view shows it
 
@@ -54,7 +60,8 @@ class PassJob:
     fill: str
     fps: float  # the frame rate the rows' times are counted in
     model: ModelChoice
-    skip: frozenset[int] = field(default_factory=frozenset)  # frames whose rows are complete already
+    # frames whose rows are complete (asked at each frame: a set, or a function of the frame index)
+    skip: Container[int] = field(default_factory=frozenset)
     steadiness: Steadiness = LIVE_STEADINESS
     aspect: str = "stretch"  # as the live view explains the whole frame (engine.runtime.framing)
 
@@ -96,6 +103,7 @@ class TimelinePass(Closing):
         self._condition = threading.Condition()
         self._job: PassJob | None = None
         self._paused = False
+        self._allowance: int | None = None  # frames it may still explain (None: no limit)
         self._closed = False
         self._busy = False  # a frame is being explained (or the model built)
         self._explainer: Explainer | None = None
@@ -114,6 +122,19 @@ class TimelinePass(Closing):
         with self._condition:
             self._paused = paused
             self._condition.notify_all()
+
+    def allow(self, frames: int | None) -> None:
+        """From now on, explain at most `frames` more frames until granted more (None: no limit)."""
+        with self._condition:
+            self._allowance = frames
+            self._condition.notify_all()
+
+    def grant(self, frames: int = 1, at_most: int = 2) -> None:
+        """`frames` more frames allowed (no more than `at_most` saved up); nothing changes without a limit."""
+        with self._condition:
+            if self._allowance is not None:
+                self._allowance = min(self._allowance + frames, at_most)
+                self._condition.notify_all()
 
     @property
     def job(self) -> PassJob | None:
@@ -163,6 +184,25 @@ class TimelinePass(Closing):
             self._busy = True
             return True
 
+    def _allowed(self, job: PassJob) -> bool:
+        """Wait until a frame may be explained (an allowance, or none needed) and take it; False when `job` is not
+        the one to do any more."""
+        with self._condition:
+            self._busy = False
+            self._condition.notify_all()
+
+            def ready() -> bool:
+                allowed = self._allowance is None or self._allowance > 0
+                return self._closed or self._job is not job or (allowed and not self._paused)
+
+            self._condition.wait_for(ready)
+            if self._job is not job or self._closed:
+                return False
+            if self._allowance is not None:
+                self._allowance -= 1
+            self._busy = True
+            return True
+
     def _finish(self, job: PassJob) -> None:
         with self._condition:
             if self._job is job:
@@ -193,7 +233,9 @@ class TimelinePass(Closing):
         with VideoReader(job.path) as reader:
             index = 0
             while self._current(job):
-                if index in job.skip:
+                if index not in job.skip and not self._allowed(job):
+                    break
+                if index in job.skip:  # (also when completed while the pass waited for an allowance)
                     if not reader.grab():
                         return index
                     sequence.reset()  # the next frame explained does not follow the last one

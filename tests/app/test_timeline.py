@@ -8,6 +8,8 @@ The window runs the untrained test model on torch CPU (as the other window tests
 from __future__ import annotations
 
 import csv
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -94,6 +96,33 @@ def test_a_paused_pass_explains_nothing_and_a_new_job_replaces_the_old(video_fil
     assert records == [("second", index) for index in range(30, 40)]
 
 
+def test_an_allowance_counts_the_frames_the_pass_may_explain_and_rows_completed_meanwhile_are_passed_over(
+    video_file, pass_model
+):
+    records: list[int] = []
+    complete: set[int] = set()  # asked at each frame, as the keeper's rows are
+    explainer_pass = TimelinePass(lambda key, record: records.append(record.frame))
+    try:
+        explainer_pass.allow(0)  # playing: nothing until the live view has shown enough frames
+        explainer_pass.start(PassJob("clip", str(video_file), 1, "blur", 25.0, pass_model, complete))
+        assert not explainer_pass.idle(timeout=1.0) and records == []
+        explainer_pass.set_paused(True)
+        for _ in range(3):
+            explainer_pass.grant()  # no more than two saved up
+        explainer_pass.set_paused(False)
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while len(records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not explainer_pass.idle(timeout=1.0)  # it waits for more
+        assert records == [0, 1]
+        complete.update(range(2, 30))  # the live view completed these meanwhile
+        explainer_pass.allow(None)  # paused: as many as it can
+        assert explainer_pass.idle(timeout=WAIT_MS / 1000)
+    finally:
+        explainer_pass.close()
+    assert records == [0, 1, *range(30, 40)] and explainer_pass.explained == 12
+
+
 # -- the timeline in the window -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def window(qapp, untrained_model_file, tmp_path_factory):
@@ -170,6 +199,20 @@ def test_the_timeline_holds_the_evidence_of_the_frames_explained(qtbot, window):
     assert row.mask_mean == pytest.approx(float(explanation.mask.mean()), abs=0.01)  # the live mask is view-sized
     assert timeline.series("p_preserved")[300] == pytest.approx(row.p_preserved)
     assert explanation.target_name in window.timeline.header_text()
+
+
+def test_in_auto_the_timeline_follows_the_class_the_panel_shows_also_while_playing(qtbot, window):
+    """One rule: the class explained on the frame on screen (what the panel says it explains) is the timeline's."""
+    qtbot.waitUntil(lambda: window.current_result is not None and window.current_result.explanation is not None)
+    window.state.update(playing=True)
+    keeper, result = window.timeline_keeper, window.current_result
+    explanation = result.explanation
+    other = next(index for index, _, _ in explanation.top5 if index != explanation.target)
+    changed = replace(result, explanation=replace(explanation, target=other, target_name=f"class {other}"))
+    for shown in (changed, result):  # the class "auto" holds changed, and changed back
+        keeper.on_result(shown)  # (in the GUI thread, as the window hands it over: no other result meanwhile)
+        assert keeper.target() == keeper.timeline.key.target == shown.explanation.target
+        assert shown.explanation.target_name in window.timeline.header_text()
 
 
 def test_a_click_on_the_timeline_seeks_to_the_frame_under_it(qtbot, window):
