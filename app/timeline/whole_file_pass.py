@@ -15,7 +15,8 @@ Explainer of its own, so that the live pipeline's model is never shared between 
   (`PassJob.skip`, asked again at each frame: the live view completes rows meanwhile) are passed over (decoded, not
   explained).
 
-The Explainer is built in the pass's thread the first time a job runs, and again when the job's model differs.
+The Explainer is built in the pass's thread when a job runs, again when the job's model differs, and closed when no
+job is left (a complete timeline: its memory goes back).
 """
 
 from __future__ import annotations
@@ -160,9 +161,15 @@ class TimelinePass(Closing):
         try:
             while (job := self._next_job()) is not None:
                 self._work_on(job)
+                if self.job is None:  # nothing more to do: its model's memory back (~80 MB), built again when needed
+                    self._close_explainer()
         finally:
-            if self._explainer is not None:
-                self._explainer.close()
+            self._close_explainer()
+
+    def _close_explainer(self) -> None:
+        if self._explainer is not None:
+            self._explainer.close()
+            self._explainer = self._explainer_model = None
 
     def _next_job(self) -> PassJob | None:
         """The job to run once unpaused; None when closed."""
@@ -255,9 +262,7 @@ class TimelinePass(Closing):
         from engine.video.sequence import SequenceExplainer  # imports engine.api: cheap, no torch
 
         if self._explainer is None or self._explainer_model != job.model:
-            if self._explainer is not None:
-                self._explainer.close()
-                self._explainer = None
+            self._close_explainer()
             self._explainer = self._load_explainer(job.model)
             self._explainer_model = job.model
         if not self._current(job):
