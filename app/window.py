@@ -25,6 +25,7 @@ from app.timeline.keeper import TimelineKeeper
 from app.widgets.class_picker import ClassPicker, TopPredictions
 from app.widgets.evidence import EvidencePanel, target_note
 from app.widgets.help_dialog import FrameNumbers, HelpDialog
+from app.widgets.messages_dialog import MessagesDialog
 from app.widgets.player_bar import PlayerBar
 from app.widgets.region_select import RegionSelector
 from app.widgets.status_bar import StatusBar
@@ -51,8 +52,8 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
-        self.exporter = Exporter(state, lambda: self.controller.model is not None, self)
-        self.timeline_keeper = TimelineKeeper(state, self.worker, self)
+        self.exporter = Exporter(state, lambda: self.controller.model is not None, self, store)
+        self.timeline_keeper = TimelineKeeper(state, self.worker, self, store)
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
         self.latency = LatencyMeter()
@@ -70,9 +71,10 @@ class MainWindow(QMainWindow):
             last_frame=self.player.go_to_end,
         )
         self.menu_actions = menus.build(self, state, store, handlers)
-        extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help)
+        extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help, self.show_messages)
         self.menu_actions.update(extra_menus.build(self, state, store, extras))
         self.help_dialog: HelpDialog | None = None
+        self.messages_dialog: MessagesDialog | None = None
         shortcuts.install(self, self.grid, self.class_picker)
         self._connect()
         self.setAcceptDrops(True)
@@ -328,6 +330,17 @@ class MainWindow(QMainWindow):
         self.help_dialog.raise_()
         self._refresh_help()
         return self.help_dialog
+
+    def show_messages(self) -> MessagesDialog:
+        """Help > Messages: every message of the session, whole, kept up to date while open."""
+        if self.messages_dialog is None:
+            self.messages_dialog = MessagesDialog(self.status.log, self)
+            self.status.logged.connect(self.messages_dialog.add)
+        else:
+            self.messages_dialog.show_lines(self.status.log)
+        self.messages_dialog.show()
+        self.messages_dialog.raise_()
+        return self.messages_dialog
 
     def _refresh_help(self) -> None:
         dialog, result = self.help_dialog, self.current_result

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal
+from PyQt6.QtCore import QObject, QSettings, Qt, QThread, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
+from app import settings
 from app.state import AppState
 from engine.contract import RENDER_VIEWS
 from engine.errors import SaliencyError
@@ -171,9 +172,13 @@ class Exporter(QObject):
     message = pyqtSignal(str)  # how it went, or a note on the way (status bar)
     failure = pyqtSignal(str, str)  # (title, text)
 
-    def __init__(self, state: AppState, model_loaded: Callable[[], bool], parent: QWidget) -> None:
+    def __init__(
+        self, state: AppState, model_loaded: Callable[[], bool], parent: QWidget, store: QSettings | None = None
+    ) -> None:
+        """`store`: where the folder saved to last is remembered (the Save dialog opens there)."""
         super().__init__(parent)
         self.state = state
+        self._store = store
         self._model_loaded = model_loaded
         self._dialog_parent = parent
         self.job: ExportJob | None = None  # the running (or last) export
@@ -187,12 +192,15 @@ class Exporter(QObject):
             return None
         if output is None:
             source = Path(self.state.last_file)
-            suggestion = str(source.with_name(f"{source.stem}-explained.mp4"))
+            folder = settings.save_folder(self._store) if self._store is not None else Path.home()
+            suggestion = str(folder / f"{source.stem}-explained.mp4")  # (not the video's folder: it may be read-only)
             output, _ = QFileDialog.getSaveFileName(
                 self._dialog_parent, "Export explained video", suggestion, "MP4 video (*.mp4)"
             )
             if not output:
                 return None
+            if self._store is not None:
+                settings.remember_save_folder(self._store, Path(output))
         self.state.update(playing=False)  # the export needs the CPU (or GPU) more than the live view
         job = ExportJob(export_request(self.state, Path(output)), self)
         self.dialog = ExportProgress(job, self.state.frame_count, self._dialog_parent)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QWidget
 
+from app import settings
 from app.explaining.results import FrameResult, ModelInfo, SourceInfo
 from app.explaining.worker import PipelineWorker
 from app.state import AppState
@@ -48,9 +49,13 @@ class TimelineKeeper(QObject):
     _done = pyqtSignal(object, int)
     _error = pyqtSignal(object, str)
 
-    def __init__(self, state: AppState, worker: PipelineWorker, parent: QWidget) -> None:
+    def __init__(
+        self, state: AppState, worker: PipelineWorker, parent: QWidget, store: QSettings | None = None
+    ) -> None:
+        """`store`: where the folder saved to last is remembered (the Save dialog opens there)."""
         super().__init__(parent)
         self.state = state
+        self._store = store
         self.timeline = EvidenceTimeline()
         self.explainer_pass: TimelinePass | None = None  # started the first time there is work for it
         self._dialog_parent = parent
@@ -106,12 +111,15 @@ class TimelineKeeper(QObject):
         if path is None:
             video = Path(source.path)
             name = (timeline.class_name or str(timeline.key.target)).replace(" ", "_").replace("/", "_")
-            suggestion = str(video.with_name(f"{video.stem}-evidence-{name}.csv"))
+            folder = settings.save_folder(self._store) if self._store is not None else Path.home()
+            suggestion = str(folder / f"{video.stem}-evidence-{name}.csv")  # (the video's folder may be read-only)
             path, _ = QFileDialog.getSaveFileName(
                 self._dialog_parent, "Save evidence as CSV", suggestion, "CSV (*.csv)"
             )
             if not path:
                 return None
+            if self._store is not None:
+                settings.remember_save_folder(self._store, Path(path))
         try:
             rows = timeline.write_csv(path)
         except SaliencyError as error:
