@@ -290,11 +290,12 @@ class Scheduler:
             return
         if frame is None:  # the end of the file
             self._check_source()
-            if self.loop and self.source is not None and self.source.seekable:
+            single = self.source is not None and self.source.frame_count == 1
+            if self.loop and self.source is not None and self.source.seekable and not single:
                 frame = source.seek(0)
                 self._pacing.restart()
                 self._steady.reset()
-            else:
+            else:  # (a clip of one frame stays on it, as a still image does: looping it would explain it flat out)
                 self.playing = False
                 self.out.playback_ended()
                 return
