@@ -237,6 +237,8 @@ def _run_window(args: argparse.Namespace, state: AppState, store: QSettings, pre
     # left to Python's teardown, the order is arbitrary and Qt crashed in it (1 exit in 4 after a model failed)
     window.deleteLater()
     application.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    preload.abandon(wait=True)  # (taken or abandoned by the pipeline already, unless it never ran: a load in C code
+    # when the interpreter ends aborts it)
     return runner.exit_code if runner is not None else code
 
 

@@ -66,6 +66,7 @@ class TimelineKeeper(QObject):
         self._auto_class: int | None = None  # in "auto": the class the timeline follows
         self._shown_class: int | None = None  # the class explained on the frame on screen
         self._shown_playing = 0  # frames shown while playing, towards the pass's next frame
+        self._closed = False
         self._quiet = QTimer(self)
         self._quiet.setSingleShot(True)
         self._quiet.setInterval(QUIET_MS)
@@ -131,6 +132,9 @@ class TimelineKeeper(QObject):
         return Path(path)
 
     def close(self) -> None:
+        """The window closes: the pass stops, and none starts again (the worker's last signals may still come in;
+        a pass started then would be building its model, in C code, when the interpreter ends: an abort)."""
+        self._closed = True
         self._quiet.stop()
         if self.explainer_pass is not None:
             self.explainer_pass.close()
@@ -160,6 +164,7 @@ class TimelineKeeper(QObject):
     def _start_pass(self) -> None:
         key, source, model = self.timeline.key, self._source, self._model
         wanted = key is not None and source is not None and model is not None and self.state.evidence
+        wanted = wanted and not self._closed
         complete = len(self.timeline.complete_frames())
         if not wanted or self._failed_model == self._models_loaded or complete == self.timeline.frame_count:
             if self.explainer_pass is not None:
