@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import desktop_entry
+from app.playback.frame_memory import cap_malloc_arenas
 from engine.contract import BACKEND_CHOICES, ClassInfo
 from engine.tools.arguments import ArgumentTypeError, Parser, at_least, model_classes, model_file, target_class
 
@@ -161,6 +162,7 @@ def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    cap_malloc_arenas()  # before any thread starts (checking --source decodes a frame): app/playback/frame_memory.py
     args = parse_args(argv)
     if args.install_desktop_entry or args.uninstall_desktop_entry:  # before any window code: no Qt, no display
         return desktop_entry.run(install_it=args.install_desktop_entry)
