@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 
 from PyQt6.QtCore import QObject, QTimer
+from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QApplication
 
 from app.explaining.results import FrameResult
-from app.explaining.stats import process_age
+from app.startup import StartupClock
 from app.window import MainWindow
 from engine.contract import Evidence
 
@@ -99,13 +100,12 @@ class HeadlessRun(QObject):
 
 
 class Benchmark(HeadlessRun):
-    def __init__(self, window: MainWindow, frames: int) -> None:
+    def __init__(self, window: MainWindow, frames: int, startup: StartupClock) -> None:
         super().__init__(window)
         self.frames = frames
+        self.startup = startup  # launch to the first picture and the first explained frame, as painted
         self._started_at: float | None = None  # the first explained frame (warm-up and loading excluded)
         self._count = 0
-        self._first_picture_s: float | None = None  # process age when the first frame was on screen
-        self._first_explained_s: float | None = None  # ... the first explained frame
         self._explained_before = 0
         self._timings: list[dict[str, float]] = []
         self._evidence_ms: list[float] = []
@@ -115,13 +115,10 @@ class Benchmark(HeadlessRun):
         window.worker.evidence_ready.connect(self._on_evidence)
 
     def _on_result(self, result: FrameResult) -> None:
-        if self._first_picture_s is None:
-            self._first_picture_s = process_age()
         if result.explanation is None:
             return
         self.watchdog.frame_explained()
         if self._started_at is None:
-            self._first_explained_s = process_age()
             self._started_at = time.perf_counter()
             self._explained_before = self.window.worker.scheduler.explained_count
             self._shape = f"{result.frame.shape[1]}x{result.frame.shape[0]}"
@@ -167,10 +164,8 @@ class Benchmark(HeadlessRun):
             f"  per shown frame {1000 * elapsed / self._count:.1f} ms; the engine's part {engine_ms:.1f} ms "
             f"(decoding and preparing the next frame, the evidence check and painting run beside it)"
         )
-        print(
-            f"  launch to first picture {_seconds(self._first_picture_s)}, to first explained frame "
-            f"{_seconds(self._first_explained_s)} (from the start of the process)"
-        )
+        platform = QGuiApplication.platformName()
+        print(f"  {self.startup.summary()}, painted on the {platform} platform")
         print(
             f"  frames dropped {window.worker.stats.dropped}, CPU cores {os.cpu_count()}, "
             f"load average {os.getloadavg()[0]:.1f}"
@@ -187,10 +182,6 @@ class Benchmark(HeadlessRun):
         sys.stdout.flush()
         self.exit_code = 0
         self._stop()
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
 
 
 class SeekBenchmark(HeadlessRun):

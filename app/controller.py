@@ -59,22 +59,12 @@ class Controller(QObject):
         """Send the initial settings, model and source, then start the worker thread."""
         self.worker.set_params(self.params())
         self.worker.set_loop(self.state.loop)
-        self.worker.load_model(ModelSpec(self.state.model_path, self.state.backend))
+        self.worker.load_model(ModelSpec.of(self.state))
         self.worker.open_source(source)
         self.worker.start()
 
     def params(self) -> ExplainParams:
-        state = self.state
-        return ExplainParams(
-            state.target,
-            state.fill,
-            state.opacity,
-            state.evidence,
-            state.region,
-            state.aspect,
-            state.steady_class,
-            state.smooth_mask,
-        )
+        return ExplainParams.of(self.state)
 
     def _on_state(self, changed: set[str]) -> None:
         if changed & {"target", "fill", "opacity", "evidence", "region", "aspect", "steady_class", "smooth_mask"}:
@@ -84,7 +74,7 @@ class Controller(QObject):
         if "loop" in changed:
             self.worker.set_loop(self.state.loop)
         if changed & {"model_path", "backend"}:
-            self.worker.load_model(ModelSpec(self.state.model_path, self.state.backend))
+            self.worker.load_model(ModelSpec.of(self.state))
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.generation = info.generation

@@ -1,5 +1,5 @@
 """Menu entries added to the window's menus (app/menus.py builds those): File > Recent files; View > Explain the
-whole frame (Esc), Keep the aspect ratio, Caption on snapshots and exports; Help > What am I looking at?
+whole frame (Esc), Keep the aspect ratio, Caption on snapshots and exports; Help > What am I looking at?, Messages
 
 They act on AppState directly and on the window through `ExtraHandlers`, like app/menus.py.
 """
@@ -22,6 +22,7 @@ class ExtraHandlers:
     open_source: Callable[[str], object]
     note: Callable[[str], object]  # a line for the status bar
     what_am_i_looking_at: Callable[[], object]
+    messages: Callable[[], object] = lambda: None  # every message of the session, whole
 
 
 def build(window: QMainWindow, state: AppState, store: QSettings, handlers: ExtraHandlers) -> dict[str, QAction]:
@@ -60,6 +61,11 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Extr
     explain.triggered.connect(lambda _checked=False: handlers.what_am_i_looking_at())
     help_menu.insertAction(help_menu.actions()[0] if help_menu.actions() else None, explain)
     actions["what"] = explain
+    messages = QAction("&Messages", window)
+    messages.setToolTip("Every message of this session, whole (the status bar cuts a long one to its width)")
+    messages.triggered.connect(lambda _checked=False: handlers.messages())
+    help_menu.addAction(messages)
+    actions["messages"] = messages
     return actions
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import desktop_entry
+from app.playback.frame_memory import cap_malloc_arenas
 from engine.contract import BACKEND_CHOICES, ClassInfo
 from engine.tools.arguments import (
     ArgumentTypeError,
@@ -23,6 +24,9 @@ from engine.tools.arguments import (
 )
 
 if TYPE_CHECKING:
+    from PyQt6.QtCore import QSettings
+
+    from app.explaining.loading import ModelLoad
     from app.state import AppState
     from app.window import MainWindow
 
@@ -97,6 +101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="record the live view as shown (with its caption, as File > Record live view does) to PATH (.mp4) from "
         "the first frame; with --benchmark-frames, while measuring",
     )
+    parser.add_argument(
+        "--report-startup",
+        action="store_true",
+        help="print, once the window has painted its first explained frame, how long that took from the start of "
+        "the process (and to the first picture, to the model ready); the app goes on as usual",
+    )
     desktop = parser.add_mutually_exclusive_group()
     desktop.add_argument(
         "--install-desktop-entry",
@@ -137,6 +147,7 @@ def _refuse_window_options(parser: Parser, args: argparse.Namespace) -> None:
         "--benchmark-frames": args.benchmark_frames > 0,
         "--benchmark-seeks": args.benchmark_seeks > 0,
         "--record": args.record is not None,
+        "--report-startup": args.report_startup,
     }
     others = [option for option, present in given.items() if present]
     if others:
@@ -152,7 +163,7 @@ def _source(text: str) -> str:
     from engine.errors import VideoError
 
     try:
-        open_source(text).close()
+        open_source(text, background=False).close()  # (opened, its first frame decoded: no index, no seeker)
     except VideoError as error:
         raise ArgumentTypeError(str(error)) from None
     return text
@@ -181,6 +192,7 @@ def _classes(model: Path | None) -> tuple[ClassInfo, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    cap_malloc_arenas()  # before any thread starts (checking --source decodes a frame): app/playback/frame_memory.py
     args = parse_args(argv)
     if args.install_desktop_entry or args.uninstall_desktop_entry:  # before any window code: no Qt, no display
         return desktop_entry.run(install_it=args.install_desktop_entry)
@@ -197,24 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     elif (missing := _missing_xcb_libraries()) is not None:
         print(f"saliency-app: error: {missing}", file=sys.stderr)
         return 1
-    from PyQt6.QtCore import QEvent, QSettings
-    from PyQt6.QtGui import QGuiApplication
-    from PyQt6.QtWidgets import QApplication
+    from PyQt6.QtCore import QSettings
 
     from app import settings
-    from app.benchmark import Benchmark, SeekBenchmark
-    from app.explaining.scheduler import AUTO_SOURCE
-    from app.explaining.worker import PipelineWorker
+    from app.explaining.loading import ModelLoad
+    from app.explaining.mailbox import ExplainParams, ModelSpec
     from app.state import AppState
-    from app.window import MainWindow
 
-    if benchmark:
-        _quiet_offscreen_notices()
-    application = QApplication.instance() or QApplication(sys.argv[:1])
-    # The launcher of --install-desktop-entry finds the window by these: the application name is its WM_CLASS on X11,
-    # the desktop file name its app id on Wayland (else "python3"), so docks show the icon and group the window.
-    application.setApplicationName(desktop_entry.APPLICATION_NAME)
-    QGuiApplication.setDesktopFileName(desktop_entry.DESKTOP_ID)
     with tempfile.TemporaryDirectory() as scratch:
         if benchmark:  # default settings, and the user's remembered ones stay untouched
             store = QSettings(os.path.join(scratch, "benchmark.ini"), QSettings.Format.IniFormat)
@@ -222,30 +223,59 @@ def main(argv: list[str] | None = None) -> int:
             store = settings.user_settings()
         state = AppState()
         settings.load_state(store, state)
-        # a speed benchmark runs the pipeline flat out: no real-time pacing of the file
-        window = MainWindow(state, store, PipelineWorker(realtime=args.benchmark_frames == 0))
-        runner: Benchmark | SeekBenchmark | None = None
-        if args.benchmark_frames:
-            runner = Benchmark(window, args.benchmark_frames)
-        elif args.benchmark_seeks:
-            runner = SeekBenchmark(window, args.benchmark_seeks)
-        if runner is not None:
-            window.problem_reported.connect(runner.fail)
         _apply_arguments(args, state)
-        _close_on_signals(window)
-        if (
-            benchmark
-        ):  # the offscreen screen is small: measure the window at the size it opens at on a 1920x1080 desktop
-            window.resize(1500, 950)
-        window.show()
-        if args.record is not None:
-            window.recording.start(args.record)
-        window.start(args.source if args.source is not None else AUTO_SOURCE)
-        code = application.exec()
-        # Destroy the window (and every QObject under it) now, while the application and the engine still exist:
-        # left to Python's teardown, the order is arbitrary and Qt crashed in it (1 exit in 4 after a model failed)
-        window.deleteLater()
-        application.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+        # The model loads while the window's modules are imported and the window is built (the pipeline takes it
+        # when it asks for the same model): the first explained frame comes that much sooner.
+        preload = ModelLoad(ModelSpec.of(state), ExplainParams.of(state))
+        return _run_window(args, state, store, preload)
+
+
+def _run_window(args: argparse.Namespace, state: AppState, store: QSettings, preload: ModelLoad) -> int:
+    """Open the window on the state and settings main read, with the model's load started; run until it closes."""
+    from PyQt6.QtCore import QEvent
+    from PyQt6.QtGui import QGuiApplication
+    from PyQt6.QtWidgets import QApplication
+
+    from app.benchmark import Benchmark, SeekBenchmark
+    from app.explaining.scheduler import AUTO_SOURCE
+    from app.explaining.worker import PipelineWorker
+    from app.startup import StartupClock, report_when_explained
+    from app.window import MainWindow
+
+    benchmark = args.benchmark_frames > 0 or args.benchmark_seeks > 0
+    if benchmark:
+        _quiet_offscreen_notices()
+    application = QApplication.instance() or QApplication(sys.argv[:1])
+    # The launcher of --install-desktop-entry finds the window by these: the application name is its WM_CLASS on X11,
+    # the desktop file name its app id on Wayland (else "python3"), so docks show the icon and group the window.
+    application.setApplicationName(desktop_entry.APPLICATION_NAME)
+    QGuiApplication.setDesktopFileName(desktop_entry.DESKTOP_ID)
+    # a speed benchmark runs the pipeline flat out: no real-time pacing of the file
+    window = MainWindow(state, store, PipelineWorker(realtime=args.benchmark_frames == 0, preload=preload))
+    startup = StartupClock(window)
+    if args.report_startup:
+        report_when_explained(startup)
+    runner: Benchmark | SeekBenchmark | None = None
+    if args.benchmark_frames:
+        runner = Benchmark(window, args.benchmark_frames, startup)
+    elif args.benchmark_seeks:
+        runner = SeekBenchmark(window, args.benchmark_seeks)
+    if runner is not None:
+        window.problem_reported.connect(runner.fail)
+    _close_on_signals(window)
+    if benchmark:  # the offscreen screen is small: measure the window at the size it opens at on a 1920x1080 desktop
+        window.resize(1500, 950)
+    window.show()
+    if args.record is not None:
+        window.recording.start(args.record)
+    window.start(args.source if args.source is not None else AUTO_SOURCE)
+    code = application.exec()
+    # Destroy the window (and every QObject under it) now, while the application and the engine still exist:
+    # left to Python's teardown, the order is arbitrary and Qt crashed in it (1 exit in 4 after a model failed)
+    window.deleteLater()
+    application.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    preload.abandon(wait=True)  # (taken or abandoned by the pipeline already, unless it never ran: a load in C code
+    # when the interpreter ends aborts it)
     return runner.exit_code if runner is not None else code
 
 

@@ -18,7 +18,7 @@ from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
 from app.playback.sources import list_cameras
-from app.settings import set_snapshot_folder, snapshot_folder
+from app.settings import save_folder, set_snapshot_folder, snapshot_folder, writable_folder
 from app.state import AppState
 from app.widgets.view_controls import LAYOUT_TITLES
 from engine.contract import BACKEND_CHOICES, FILLS
@@ -248,7 +248,11 @@ def _open_model(window: QMainWindow, state: AppState) -> None:
 
 
 def _snapshot_as(window: QMainWindow, store: QSettings, handlers: MenuHandlers) -> None:
-    path, _ = QFileDialog.getSaveFileName(window, "Save snapshot", str(snapshot_folder(store)), "PNG (*.png)")
+    folder = snapshot_folder(store)
+    can_write = writable_folder(folder) or (not folder.exists() and writable_folder(folder.parent))
+    if not can_write:  # the dialog opens where the snapshot can be written
+        folder = save_folder(store)
+    path, _ = QFileDialog.getSaveFileName(window, "Save snapshot", str(folder), "PNG (*.png)")
     if path:
         set_snapshot_folder(store, Path(path).parent)
         handlers.save_snapshot(path)

@@ -1,8 +1,9 @@
 """Remembered between runs with QSettings: last file, class, view, fill, opacity, backend (AppState.PERSISTENT),
-and the snapshot folder. Tests pass their own QSettings file; the app uses the user's."""
+the snapshot folder and the folder saved to last. Tests pass their own QSettings file; the app uses the user's."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PyQt6.QtCore import QSettings, QStandardPaths
@@ -32,7 +33,7 @@ def save_state(settings: QSettings, state: AppState) -> None:
 def snapshot_folder(settings: QSettings) -> Path:
     """Where Ctrl+S puts snapshots: remembered, else the user's Pictures folder."""
     stored = settings.value("snapshot_folder")
-    if stored:
+    if stored and (writable_folder(Path(str(stored))) or not Path(str(stored)).exists()):
         return Path(str(stored))
     pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or str(Path.home())
     return Path(pictures) / "live-saliency"
@@ -40,3 +41,23 @@ def snapshot_folder(settings: QSettings) -> Path:
 
 def set_snapshot_folder(settings: QSettings, folder: Path) -> None:
     settings.setValue("snapshot_folder", str(folder))
+
+
+def save_folder(settings: QSettings) -> Path:
+    """Where a Save dialog (an export, evidence as CSV) opens: the folder saved to last, else the user's Videos
+    folder, else home; each only when it is a folder this user can write to (a video's own folder may not be)."""
+    stored = settings.value("save_folder")
+    videos = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation)
+    for candidate in (str(stored) if stored else "", videos):
+        if candidate and writable_folder(Path(candidate)):
+            return Path(candidate)
+    return Path.home()
+
+
+def remember_save_folder(settings: QSettings, saved: Path) -> None:
+    """A file was saved at `saved`: its folder is where the next Save dialog opens."""
+    settings.setValue("save_folder", str(saved.parent))
+
+
+def writable_folder(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)

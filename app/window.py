@@ -26,12 +26,13 @@ from app.timeline.keeper import TimelineKeeper
 from app.widgets.class_picker import ClassPicker, TopPredictions
 from app.widgets.evidence import EvidencePanel, target_note
 from app.widgets.help_dialog import FrameNumbers, HelpDialog
+from app.widgets.messages_dialog import MessagesDialog
 from app.widgets.player_bar import PlayerBar
 from app.widgets.region_select import RegionSelector
 from app.widgets.status_bar import StatusBar
 from app.widgets.timeline import TimelineView
 from app.widgets.view_controls import ViewControls
-from app.widgets.view_grid import ViewGrid
+from app.widgets.view_grid import NO_MODEL, PREPARING, ViewGrid
 from engine.classes import imagenet_classes
 from engine.contract import AUTO, ClassInfo, Evidence
 from engine.paths import DEMO_CLIP
@@ -52,9 +53,9 @@ class MainWindow(QMainWindow):
         self.current_result: FrameResult | None = None
         self.problems: list[str] = []  # every error shown, in order (the tests read it)
         self._message_box: QMessageBox | None = None
-        self.timeline_keeper = TimelineKeeper(state, self.worker, self)
+        self.timeline_keeper = TimelineKeeper(state, self.worker, self, store)
         self.exporter = Exporter(
-            state, lambda: self.controller.model is not None, self, self.timeline_keeper.shown_otherwise
+            state, lambda: self.controller.model is not None, self, self.timeline_keeper.shown_otherwise, store
         )
         self.recording = LiveRecording(state, store, self)
         self.shown = RateMeter()
@@ -74,9 +75,10 @@ class MainWindow(QMainWindow):
             last_frame=self.player.go_to_end,
         )
         self.menu_actions = menus.build(self, state, store, handlers)
-        extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help)
+        extras = extra_menus.ExtraHandlers(self.open_source, self.status.show_info, self.show_help, self.show_messages)
         self.menu_actions.update(extra_menus.build(self, state, store, extras))
         self.help_dialog: HelpDialog | None = None
+        self.messages_dialog: MessagesDialog | None = None
         shortcuts.install(self, self.grid, self.class_picker)
         self._connect()
         self.setAcceptDrops(True)
@@ -150,7 +152,7 @@ class MainWindow(QMainWindow):
         self.recording.failure.connect(self.report_problem)
         self.controller.failure.connect(self.report_problem)
         self.controller.model_ready.connect(self._on_model_ready)
-        self.worker.model_loading.connect(self.status.show_model_loading)
+        self.worker.model_loading.connect(self._on_model_loading)
         self.worker.model_failed.connect(self._on_model_failed)
         self.state.subscribe(self._on_state)
         self._connect_timeline()
@@ -267,7 +269,19 @@ class MainWindow(QMainWindow):
             self.classes = info.classes
             self.class_picker.set_classes(info.classes)
 
+    def _on_model_loading(self, text: str = "") -> None:
+        """Frames shown until the model is ready say so (a file waits on its frame, a camera goes on)."""
+        self.status.show_model_loading(text)
+        self._say_without_model(PREPARING)
+
+    def _say_without_model(self, text: str) -> None:
+        self.grid.no_model_text = text
+        result = self.current_result
+        if result is not None and result.explanation is None:
+            self.grid.show_result(result.frame, None, self.state.show_box)
+
     def _on_model_failed(self, _text: str = "") -> None:
+        self._say_without_model(NO_MODEL)
         self.status.show_no_model()
         self.top5.show_predictions([], None)
         self.evidence.show_evidence("no model: nothing explained", {})
@@ -320,6 +334,17 @@ class MainWindow(QMainWindow):
         self.help_dialog.raise_()
         self._refresh_help()
         return self.help_dialog
+
+    def show_messages(self) -> MessagesDialog:
+        """Help > Messages: every message of the session, whole, kept up to date while open."""
+        if self.messages_dialog is None:
+            self.messages_dialog = MessagesDialog(self.status.log, self)
+            self.status.logged.connect(self.messages_dialog.add)
+        else:
+            self.messages_dialog.show_lines(self.status.log)
+        self.messages_dialog.show()
+        self.messages_dialog.raise_()
+        return self.messages_dialog
 
     def _refresh_help(self) -> None:
         dialog, result = self.help_dialog, self.current_result

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from app.playback.sources import FrameSource
+from app.state import AppState
 from engine.contract import AUTO
 
 SourceSpec = str | int | Path | FrameSource  # a camera index, a file, a stream URL, AUTO_SOURCE, or a source open
@@ -33,11 +34,33 @@ class ExplainParams:
     steady_class: bool = True  # "auto" holds its class over playback frames (engine.runtime.temporal.SteadyClass)
     smooth_mask: bool = True  # the mask is averaged over playback frames (engine.runtime.temporal.MaskSmoother)
 
+    @classmethod
+    def of(cls, state: AppState) -> ExplainParams:
+        return cls(
+            state.target,
+            state.fill,
+            state.opacity,
+            state.evidence,
+            state.region,
+            state.aspect,
+            state.steady_class,
+            state.smooth_mask,
+        )
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     path: str | None = None  # None: the bundled default model
     backend: str = "auto"
+    # when this model fails to load, the controller loads the bundled one instead (it was remembered from the last
+    # session): the player waits for that one
+    fallback: bool = False
+
+    @classmethod
+    def of(cls, state: AppState) -> ModelSpec:
+        """The model `state` asks for (the controller's requests and main's early load, by this one rule)."""
+        remembered = state.model_path is not None and state.is_restored("model_path")
+        return cls(state.model_path, state.backend, fallback=remembered)
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class Requests:
     playing: bool | None = None
     seek: int | None = None
     view_size: tuple[int, int] | None = None  # (width, height) the views are shown at: they are made at that size
+    model_built: bool | None = None  # a model's load has ended (app/explaining/loading.py): take it
     stop: bool = False
 
     def merged(self, **changes: Any) -> Requests:

@@ -10,6 +10,14 @@ The order of a round: settings, then a new source (its first picture is there wh
 then play / pause, then one frame: a seek, or the next frame of the playback, or (when a setting or the model
 changed) the frame on screen again. A round that opened a source ends on the source's first frame.
 
+A model is built in a thread of its own (app/explaining/loading.py) while this thread goes on: a file waits on the
+frame on screen until the model is ready (then plays explained from there, its clock restarted: nothing is passed
+over for the time the load took), a camera goes on showing live frames, seeks and pauses are answered. A model that
+fails to load and is followed by another (the controller's fallbacks: a backend asked for by name gives way to `auto`,
+a remembered model to the bundled one) keeps the file waiting for that one. A file's background work (its frame
+index, the seeker's table and kept frames) starts only once no model is loading: on two busy cores it held the
+first explained frame back.
+
 The live pipeline, staged so that two CPU cores do two things at once (issue 13):
 - a video file is read through ReadAhead: the next frame is decoded and prepared for the model and the view (resized
   to the size the views are shown at, `set_view_size`) in a thread of its own while this frame is explained;
@@ -25,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -33,6 +40,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from app.explaining.live_steadiness import LiveSteadiness, steadiness_changed
+from app.explaining.loading import Build, ModelLoad, build_explainer
 from app.explaining.mailbox import (
     Clock,
     ExplainParams,
@@ -60,14 +68,6 @@ log = logging.getLogger(__name__)
 AUTO_SOURCE = "auto"  # the first webcam that opens, else the bundled demo clip
 
 
-def build_explainer(spec: ModelSpec, params: ExplainParams) -> Explainer:
-    from engine.api import (
-        Explainer,  # the engine loads here, in the pipeline's thread (torch too, if the backend needs it)
-    )
-
-    return Explainer(spec.path, spec.backend, fill=params.fill, opacity=params.opacity, evidence=params.evidence)
-
-
 class Scheduler:
     def __init__(
         self,
@@ -76,13 +76,21 @@ class Scheduler:
         realtime: bool = True,
         loop: bool = True,
         clock: Clock | None = None,
-        load_explainer: Callable[[ModelSpec, ExplainParams], Explainer] = build_explainer,
+        load_explainer: Build = build_explainer,
+        load_in_thread: bool = True,
+        preload: ModelLoad | None = None,
     ) -> None:
+        """`load_in_thread`: False builds models at once in `step` (tests that step the scheduler); `preload`: a
+        load started before the scheduler (by main), taken when the first model asked for is the same."""
         self.out = outlets
         self.realtime = realtime  # files play at their own frame rate (passing over frames when behind)
         self.loop = loop  # read at the end of a file; set from the GUI thread (a plain attribute is enough)
         self.clock = clock or MonotonicClock()
         self._load_explainer = load_explainer
+        self._load_in_thread = load_in_thread
+        self._preload = preload
+        self._load: ModelLoad | None = None  # the model being built (a file waits on its frame meanwhile)
+        self._awaiting_model = False  # the last load failed and the controller follows it with another
         self._box = RequestBox(self.clock)
         self._results: Slot[FrameResult] = Slot()
         # owned by the pipeline's thread
@@ -130,6 +138,11 @@ class Scheduler:
     def take_result(self) -> FrameResult | None:
         return self._results.take()
 
+    @property
+    def loading(self) -> ModelLoad | None:
+        """The model being built (None: none); a file waits on its frame meanwhile."""
+        return self._load
+
     # -- the pipeline's thread ------------------------------------------------------------------------------------
     def run(self) -> None:
         try:
@@ -140,7 +153,7 @@ class Scheduler:
 
     def step(self) -> bool:
         """One round: wait for requests or for the playback's next frame, then serve. False after a stop request."""
-        requests = self._box.take(busy=lambda: self.playing and self.source is not None)
+        requests = self._box.take(busy=lambda: self.playing and self.source is not None and not self._held())
         if requests.stop:
             return False
         try:
@@ -156,6 +169,7 @@ class Scheduler:
 
     def close(self) -> None:
         self._close_source()
+        self._abandon_loads(wait=True)
         self._close_explainer()
 
     def _serve(self, requests: Requests) -> None:
@@ -171,9 +185,8 @@ class Scheduler:
         if requests.source is not None:
             self._open(requests.source)
         if requests.model is not None:
-            self._build_explainer(requests.model)
-            self._steady.reset()
-            redo = True
+            self._start_load(requests.model)
+        model_taken = self._load is not None and self._load.done and self._finish_load()
         if requests.view_size is not None and requests.view_size != self.view_size:
             self.view_size = requests.view_size
             self._prepare_ahead()
@@ -191,10 +204,13 @@ class Scheduler:
                 self._steady.reset()  # the frame no longer follows the last one
             self._show(reader.seek(index), follows=steps_on)
             self._pacing.restart()
-        elif self.playing and reader is not None and requests.source is None:
+        elif model_taken and self._current is not None:
+            self._show(self._current)  # the frame on screen, explained at once (playback goes on from it next round)
+        elif self.playing and reader is not None and requests.source is None and not self._held():
             self._play_one(reader)  # (a round that opened a source ends on its first frame: the GUI gets to see it)
         elif redo and self._current is not None:
             self._show(self._current)
+        self._start_background()
 
     def _set_playing(self, playing: bool) -> None:
         source, reader = self.source, self.reader
@@ -214,7 +230,7 @@ class Scheduler:
             elif spec == AUTO_SOURCE:
                 source, note = _first_camera_or_demo()
             else:
-                source = open_source(spec)
+                source = open_source(spec, background=False)
         except SaliencyError as error:  # keep showing what was open before
             self.out.source_failed(str(error))
             return
@@ -280,11 +296,12 @@ class Scheduler:
             return
         if frame is None:  # the end of the file
             self._check_source()
-            if self.loop and self.source is not None and self.source.seekable:
+            single = self.source is not None and self.source.frame_count == 1
+            if self.loop and self.source is not None and self.source.seekable and not single:
                 frame = source.seek(0)
                 self._pacing.restart()
                 self._steady.reset()
-            else:
+            else:  # (a clip of one frame stays on it, as a still image does: looping it would explain it flat out)
                 self.playing = False
                 self.out.playback_ended()
                 return
@@ -303,24 +320,59 @@ class Scheduler:
         return not self._box.wait_for_request(pace.wait)
 
     # -- the model ------------------------------------------------------------------------------------------------
-    def _build_explainer(self, spec: ModelSpec) -> None:
+    def _held(self) -> bool:
+        """A file waits on the frame on screen while its model is being built (or a failed one's fallback comes)."""
+        waiting = self._load is not None or self._awaiting_model
+        return waiting and self.source is not None and self.source.kind == "video"
+
+    def _start_load(self, spec: ModelSpec) -> None:
+        """Build the model of `spec` (in a thread), or take the load main started for it; the model before goes."""
         self._close_explainer()
+        if self._load is not None:
+            self._load.abandon()
+        self._awaiting_model = False
         self.out.model_loading(f"Loading {spec.path or 'the bundled default model'} (backend {spec.backend})...")
+        preload, self._preload = self._preload, None
+        if preload is not None and preload.spec == spec:
+            load = preload
+        else:
+            if preload is not None:
+                preload.abandon()
+            load = ModelLoad(spec, self.params, self._load_explainer, threaded=self._load_in_thread)
+        self._load = load
+        load.on_done(lambda: self._box.post(model_built=True))  # wakes this thread
+
+    def _abandon_loads(self, wait: bool = False) -> None:
+        for load in (self._load, self._preload):
+            if load is not None:
+                load.abandon(wait)
+        self._load = self._preload = None
+
+    def _finish_load(self) -> bool:
+        """Take the model built (True: the frame on screen is to be explained with it), or say why it failed."""
+        load, self._load = self._load, None
+        assert load is not None
+        spec = load.spec
+        self._pacing.restart()  # the file plays on from the frame on screen, whatever the load took
         try:
-            explainer = self._load_explainer(spec, self.params)
+            explainer = load.take()
         except ImportError as error:
-            self.out.model_failed(f"The engine cannot be loaded: {error}")
-            return
+            self._model_failed(spec, f"The engine cannot be loaded: {error}")
+            return False
         except BackendUnavailableError as error:
-            (self.out.model_failed if spec.backend == "auto" else self.out.backend_failed)(str(error))
-            return
+            if spec.backend == "auto":
+                self._model_failed(spec, str(error))
+            else:
+                self._awaiting_model = True  # the controller switches to `auto` and loads again
+                self.out.backend_failed(str(error))
+            return False
         except SaliencyError as error:
-            self.out.model_failed(str(error))
-            return
+            self._model_failed(spec, str(error))
+            return False
         except Exception as error:  # e.g. a runtime's own error while building an engine
-            log.error("model loading failed\n%s", traceback.format_exc())
-            self.out.model_failed(f"The model could not be loaded: {type(error).__name__}: {error}")
-            return
+            log.error("model loading failed\n%s", "".join(traceback.format_exception(error)))
+            self._model_failed(spec, f"The model could not be loaded: {type(error).__name__}: {error}")
+            return False
         self.explainer = explainer
         from engine.api import EvidenceStream  # (engine.api imports no torch: the explainer is loaded already)
 
@@ -328,11 +380,23 @@ class Scheduler:
             explainer.evidence, on_ready=self.out.evidence_ready, on_error=lambda error: self._report(str(error))
         )
         self._prepare_ahead()
+        self._steady.reset()
         self.out.model_ready(
             ModelInfo(
                 explainer.model_description, explainer.backend_name, explainer.backend_reason, tuple(explainer.classes)
             )
         )
+        return True
+
+    def _model_failed(self, spec: ModelSpec, text: str) -> None:
+        self._awaiting_model = spec.fallback  # the controller loads the bundled model instead: wait for it
+        self.out.model_failed(text)
+
+    def _start_background(self) -> None:
+        """The open file's background work (frame index, seeker), once no model is being built (at the end of each
+        round: the round that opens a file and asks for a model starts the load first)."""
+        if isinstance(self.source, VideoFileSource) and self._load is None:
+            self.source.start_background()
 
     def _close_explainer(self) -> None:
         if self.evidence_stream is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 
+from app.explaining.loading import ModelLoad
 from app.explaining.mailbox import ExplainParams, ModelSpec, SourceSpec
 from app.explaining.results import FrameResult, Outlets, WorkerStats
 from app.explaining.scheduler import Scheduler
@@ -29,7 +30,15 @@ class PipelineWorker(QThread):
     error = pyqtSignal(str)  # anything else that went wrong; the worker goes on
     evidence_ready = pyqtSignal(object)  # Evidence: the live check of a frame shown a moment ago
 
-    def __init__(self, *, realtime: bool = True, loop: bool = True, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        realtime: bool = True,
+        loop: bool = True,
+        preload: ModelLoad | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        """`preload`: the model main started loading before the window (taken when it is the one asked for)."""
         super().__init__(parent)
         outlets = Outlets(
             result_ready=self.result_ready.emit,
@@ -46,7 +55,7 @@ class PipelineWorker(QThread):
             error=self.error.emit,
             evidence_ready=self.evidence_ready.emit,
         )
-        self.scheduler = Scheduler(outlets, realtime=realtime, loop=loop)
+        self.scheduler = Scheduler(outlets, realtime=realtime, loop=loop, preload=preload)
 
     def run(self) -> None:
         self.scheduler.run()

@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal
+from PyQt6.QtCore import QObject, QSettings, Qt, QThread, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
+from app import settings
 from app.state import AppState
 from engine.contract import RENDER_VIEWS
 from engine.errors import SaliencyError
@@ -205,11 +206,15 @@ class Exporter(QObject):
         model_loaded: Callable[[], bool],
         parent: QWidget,
         notes: Callable[[], Mapping[int, str]] = dict,
+        store: QSettings | None = None,
     ) -> None:
+        """`notes`: frame -> how the live view showed it otherwise than the export will (the caption says it);
+        `store`: where the folder saved to last is remembered (the Save dialog opens there)."""
         super().__init__(parent)
         self.state = state
+        self._store = store
         self._model_loaded = model_loaded
-        self._notes = notes  # frame -> how the live view showed it otherwise than the export will (the caption's)
+        self._notes = notes
         self._dialog_parent = parent
         self.job: ExportJob | None = None  # the running (or last) export
         self.dialog: ExportProgress | None = None
@@ -222,12 +227,15 @@ class Exporter(QObject):
             return None
         if output is None:
             source = Path(self.state.source_path)
-            suggestion = str(source.with_name(f"{source.stem}-explained.mp4"))
+            folder = settings.save_folder(self._store) if self._store is not None else Path.home()
+            suggestion = str(folder / f"{source.stem}-explained.mp4")  # (not the video's folder: it may be read-only)
             output, _ = QFileDialog.getSaveFileName(
                 self._dialog_parent, "Export explained video", suggestion, "MP4 video (*.mp4)"
             )
             if not output:
                 return None
+            if self._store is not None:
+                settings.remember_save_folder(self._store, Path(output))
         self.state.update(playing=False)  # the export needs the CPU (or GPU) more than the live view
         job = ExportJob(export_request(self.state, Path(output), self._notes()), self)
         self.dialog = ExportProgress(job, self.state.frame_count, self._dialog_parent)

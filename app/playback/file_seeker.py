@@ -21,8 +21,8 @@ where one is wrong. tests/app/test_file_seeker.py checks an x264 clip with B-fra
 Where keyframes are far apart (more than LONG_GOP_FRAMES: box.mp4's are 250 frames apart) even that decodes about
 half the frames before the target (133 for box.mp4's frame 249, ~180 ms under load), so the same low-priority
 thread then decodes the file once more and keeps its frames as the decoder made them (YUV 4:2:0, half the bytes of
-BGR, up to CACHE_BYTES: all of box.mp4 in 210 MB); a jump to one of them is a colour conversion (1.5 ms), through
-the same FFmpeg conversion, so the pixels are the same.
+BGR, as many as the app's budget for frames kept allows, app/playback/frame_memory.py: all of box.mp4 in 210 MB); a
+jump to one of them is a colour conversion (1.5 ms), through the same FFmpeg conversion, so the pixels are the same.
 
 After a jump, `read` goes on from the frame after it (the decoder is there already), so playback after a jump needs
 no second seek. The table comes from reading every packet of the file once (the whole file's bytes: milliseconds for
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.playback.frame_index import lower_this_threads_priority
+from app.playback.frame_memory import FRAME_MEMORY, FrameMemory
 from engine.video.reader import VideoReader
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from av.video.stream import VideoStream
 
 LONG_GOP_FRAMES = 90  # frames per keyframe beyond which the decoded frames are kept (3 s at 30 frames/s)
-CACHE_BYTES = 256 * 2**20  # ... up to this many bytes of them (box.mp4: 455 frames of 460,800 bytes)
 
 
 class _Kept:
@@ -72,10 +72,19 @@ class FileSeeker:
     """Exact jumps in `path` by presentation timestamp, once `ready` and where `usable`. Never raises on opening: a
     file PyAV cannot read is simply not `usable`. `seek` and `read` raise av.FFmpegError on a packet PyAV refuses."""
 
-    def __init__(self, path: str | Path, times: list[int] | None = None, kept: dict[int, _Kept] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        times: list[int] | None = None,
+        kept: dict[int, _Kept] | None = None,
+        memory: FrameMemory = FRAME_MEMORY,
+    ) -> None:
         """`times`, `kept`: the table and the kept frames of another seeker of the same file (see `twin`), opened
-        now instead of read again."""
+        now instead of read again (their bytes stay counted by that one). `memory`: what the kept frames count
+        against."""
         self.path = Path(path)
+        self._memory = memory
+        self._kept_bytes = 0  # counted against `memory` by this seeker (its twin counts nothing)
         self._container: InputContainer | None = None
         self._stream: VideoStream | None = None
         self._times: list[int] = []  # frame index -> the time of the packet that holds it
@@ -86,6 +95,7 @@ class FileSeeker:
         self._kept: dict[int, _Kept] = {} if kept is None else kept  # frame index -> the frame kept (long GOPs)
         self._next_kept: int | None = None  # reading goes on from the kept frames, at this index
         self._stop = threading.Event()
+        self._keeping = threading.Lock()  # around the count of the frames kept (the thread adds, close gives back)
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._open, args=(times,), name=f"seeker-{self.path.name}", daemon=True)
         if times is None:
@@ -166,6 +176,9 @@ class FileSeeker:
         self._frames = None
         if self._container is not None:
             self._container.close()
+        with self._keeping:
+            self._memory.give(self._kept_bytes)  # (a twin sharing the frames holds them until it is closed too)
+            self._kept_bytes = 0
 
     # -- inside ---------------------------------------------------------------------------------------------------
     def _take_kept(self) -> _Kept | None:
@@ -233,22 +246,23 @@ class FileSeeker:
             self._keep_frames()
 
     def _keep_frames(self) -> None:
-        """(its own thread, after the table) Decode the file once more and keep its frames, up to CACHE_BYTES."""
+        """(its own thread, after the table) Decode the file once more and keep its frames, as long as the budget
+        for frames kept has room for them."""
         import av
 
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.codec_context.thread_count = 1
-                used = 0
                 for index, frame in enumerate(container.decode(stream)):
                     self._check_stop()
                     if frame.format.name != "yuv420p" or index >= len(self._times) or frame.pts != self._times[index]:
                         return  # another layout, or not the order of the table: jumps decode as usual
                     kept = _Kept(frame)
-                    used += kept.planes.nbytes
-                    if used > CACHE_BYTES:
-                        return
+                    with self._keeping:
+                        if self._stop.is_set() or not self._memory.take(kept.planes.nbytes):
+                            return  # closed, or the budget is full: later frames are decoded when jumped to
+                        self._kept_bytes += kept.planes.nbytes
                     self._kept[index] = kept
         except Exception:  # noqa: BLE001 (kept frames are a convenience: jumps decode as usual)
             return

@@ -17,6 +17,7 @@ import numpy as np
 from engine.errors import VideoError
 from engine.video.reader import VideoReader
 
+STOP_WAIT_S = 20.0  # the longest `stop` waits for the thread (it returns as soon as the thread ends)
 _THUMBNAIL_SIZE = (64, 48)  # area-averaged; consecutive frames of real footage differ at this size
 
 
@@ -88,7 +89,9 @@ class FrameIndex:
     def stop(self) -> None:
         self._stop.set()
         if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=2.0)
+            # it stops after the frame it decodes; at a low priority on busy cores that took more than 2 s, and a
+            # thread still in OpenCV when the interpreter ends aborts it ("exception not rethrown")
+            self._thread.join(timeout=STOP_WAIT_S)
 
 
 def lower_this_threads_priority(niceness: int = 15) -> None:

@@ -5,7 +5,8 @@ and for the view (`prepare`, the engine's work that needs no model): the stages 
 stops the thread for a moment, moves the file, and throws away whatever was decoded for the old position.
 
 Dragging the slider asks for frames a few apart. A frame already decoded (one of the frames ahead, or one handed
-out lately, up to RECENT_BYTES of them) is handed out again at once, and the decoder moves the file after it in its
+out lately: up to RECENT_BYTES of them, counted in the app's budget for frames kept, app/playback/frame_memory.py) is
+handed out again at once, and the decoder moves the file after it in its
 own thread: measured on the 720p clip (keyframes a second apart), the file's own seek costs 8 ms a few frames forward
 but 49 ms a few frames back with OpenCV (24-28 ms with app.playback.file_seeker), and under load two to three times
 that, before the model even starts.
@@ -35,13 +36,13 @@ from dataclasses import replace
 import numpy as np
 
 from app.playback.frame_index import lower_this_threads_priority
+from app.playback.frame_memory import FRAME_MEMORY, RECENT_BYTES, FrameMemory
 from app.playback.sources import Frame, FrameSource
 
 Prepare = Callable[[np.ndarray], object]
 
 _END = object()  # the end of the file was reached
-RECENT_BYTES = 96 * 2**20  # frames kept for seeks to take again, with what was prepared: ~28 of 720p, 60 of 640x480
-RECENT_AT_LEAST = 4  # ... but never fewer than this many, whatever their size
+RECENT_AT_LEAST = 4  # frames kept for seeks to take again: never fewer than this many, whatever the budget says
 BEHIND = 8  # frames before the one sought that a paused reader decodes for a drag back (the benchmark's 1-8)
 PAUSED_AFTER = 0.2  # seconds after a seek without a read: the player is paused (playback reads every 0.1 s at 10 fps)
 
@@ -50,8 +51,10 @@ class ReadAhead:
     """Sequential frames of `source` (seekable, a file) decoded up to `depth` frames ahead; `prepare(image)`
     (optional, replaceable) runs on each frame in the same thread and its result travels as `Frame.prepared`."""
 
-    def __init__(self, source: FrameSource, depth: int = 2) -> None:
+    def __init__(self, source: FrameSource, depth: int = 2, memory: FrameMemory = FRAME_MEMORY) -> None:
+        """`memory`: what the frames kept for seeks count against (besides RECENT_BYTES of their own)."""
         self.source = source
+        self._budget = memory
         self._lock = threading.Lock()  # held around every use of `source`
         self._queue: queue.Queue[tuple[int, object]] = queue.Queue(maxsize=max(depth, 1))
         self._generation = 0  # bumped by a seek: what was decoded before it is thrown away
@@ -145,6 +148,9 @@ class ReadAhead:
         for thread in (self._thread, self._behind):
             if threading.current_thread() is not thread:
                 thread.join(timeout=5)
+        with self._memory:
+            while self._recent:
+                self._let_go(self._recent.popitem()[1])
 
     # -- the decoding thread ----------------------------------------------------------------------------------------
     def _decode(self) -> None:
@@ -224,18 +230,30 @@ class ReadAhead:
         return self.source.seek(index)
 
     def _remember(self, frame: Frame) -> None:
-        """Keep `frame` for a seek to take again (the least recently used go first, beyond RECENT_BYTES)."""
+        """Keep `frame` for a seek to take again; the least recently used go first, beyond RECENT_BYTES or when the
+        app's budget for frames kept is full (RECENT_AT_LEAST stay, counted all the same)."""
         if frame.index is None:
             return
+        size = _bytes_of(frame)
         with self._memory:
             old = self._recent.pop(frame.index, None)
             if old is not None:
-                self._recent_bytes -= _bytes_of(old)
+                self._let_go(old)
+            while True:
+                if len(self._recent) < RECENT_AT_LEAST:
+                    self._budget.take(size, force=True)
+                    break
+                if self._recent_bytes + size <= RECENT_BYTES and self._budget.take(size):
+                    break
+                self._let_go(self._recent.popitem(last=False)[1])
             self._recent[frame.index] = frame
-            self._recent_bytes += _bytes_of(frame)
-            while self._recent_bytes > RECENT_BYTES and len(self._recent) > RECENT_AT_LEAST:
-                _, dropped = self._recent.popitem(last=False)
-                self._recent_bytes -= _bytes_of(dropped)
+            self._recent_bytes += size
+
+    def _let_go(self, frame: Frame) -> None:
+        """(holding `_memory`) A frame no longer kept: its bytes back to the budget."""
+        size = _bytes_of(frame)
+        self._recent_bytes -= size
+        self._budget.give(size)
 
     def _recalled(self, index: int) -> Frame | None:
         with self._memory:

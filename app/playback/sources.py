@@ -163,7 +163,9 @@ class VideoFileSource(FrameSource):
     kind = "video"
     seekable = True
 
-    def __init__(self, path: str | Path, *, verify_seeks: bool = True) -> None:
+    def __init__(self, path: str | Path, *, verify_seeks: bool = True, background: bool = True) -> None:
+        """`background`: start the index and the seeker's table now; False: at `start_background` (the scheduler
+        starts them once the model is ready, so that they do not slow its load)."""
         self.path = Path(path)
         self.label = self.path.name
         self._reader = VideoReader(self.path)  # checks the file and decodes its first frame
@@ -175,12 +177,30 @@ class VideoFileSource(FrameSource):
         self._landed: np.ndarray | None = None  # decoded by a container seek (to check where), not handed out yet
         self.seek_mismatches = 0  # container seeks that landed on the wrong frame (then corrected)
         self.seeker_mismatches = 0  # answers of the seeker that were another frame (the first one drops it)
-        self._index = FrameIndex(self.path) if verify_seeks else None
+        self._verify_seeks = verify_seeks
+        self._index: FrameIndex | None = None  # fingerprints of every frame, made in a thread of their own
         self._noticed = False  # the file's truncation has been told
-        self._seeker: FileSeeker | None = FileSeeker(self.path)  # reads the file's times in its own thread
+        self._seeker: FileSeeker | None = None  # reads the file's times in its own thread
+        self._background = False  # the index and the seeker have been started
         self._behind_seeker: FileSeeker | None = None  # its twin, for frames_behind (another thread's)
         self._behind_lock = threading.Lock()
         self._from_seeker = False  # reads go on from the seeker's decoder (after a jump it made)
+        if background:
+            self.start_background()
+
+    def start_background(self) -> None:
+        """Start the frame index and the seeker's table (once; their threads run at a low priority). Until then
+        seeks go the OpenCV way and trust the container, as before the index is ready."""
+        if self._background:
+            return
+        self._background = True
+        if self._verify_seeks:
+            self._index = FrameIndex(self.path)
+        self._seeker = FileSeeker(self.path)
+
+    @property
+    def background_started(self) -> bool:
+        return self._background
 
     # -- sequential reading ---------------------------------------------------------------------------------------
     @property
@@ -418,8 +438,9 @@ class ImageSource(FrameSource):
         return Frame(self._image, 0, time.perf_counter())
 
 
-def open_source(spec: int | str | Path) -> FrameSource:
-    """A camera index (0, '1'), a stream URL (rtsp://...), or a video / image file."""
+def open_source(spec: int | str | Path, *, background: bool = True) -> FrameSource:
+    """A camera index (0, '1'), a stream URL (rtsp://...), or a video / image file. `background`: a video file
+    starts its index and seeker now (False: at its `start_background`)."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
         return CameraSource(int(spec))
     if isinstance(spec, str) and "://" in spec:
@@ -432,7 +453,7 @@ def open_source(spec: int | str | Path) -> FrameSource:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
     try:
-        return VideoFileSource(path)
+        return VideoFileSource(path, background=background)
     except VideoError as video_error:
         if cv2.imread(str(path), cv2.IMREAD_COLOR) is not None:  # an image with an unusual name
             return ImageSource(path)

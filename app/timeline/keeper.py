@@ -7,8 +7,10 @@
 - Rows come from the frames shown (`on_result`, connected by the window: provisional, drawn at once), the live
   evidence checks, and the background pass (app/timeline/whole_file_pass.py: every frame in order, the rows that
   count). The pass runs only with the evidence check on (the user's switch for black-box passes beyond the frame's
-  own), only for video files, and only when the live view is idle: it is paused while the video plays and until
-  QUIET_MS after the last frame shown (a scrub, a step, a setting).
+  own) and only for video files. While the video plays (and loops) it explains one frame for every PLAYING_SHARE
+  frames the live view shows, so that the live view keeps most of the CPU and the pass is through the file after
+  PLAYING_SHARE loops at most, however fast the machine; paused, it runs freely. A seek, a step or a setting (and a
+  frame shown while paused) pause it until the live view has been idle for QUIET_MS.
 - File > Save evidence as CSV writes the pass's rows (engine.video.frametable's columns, the export's numbers).
 - `shown_otherwise()`: the frames the live view explained otherwise than the export (alone after a jump, frames
   passed over while playing late), each with a note that says how, for the export's caption.
@@ -18,9 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QWidget
 
+from app import settings
 from app.explaining.results import FrameResult, ModelInfo, SourceInfo
 from app.explaining.worker import PipelineWorker
 from app.state import AppState
@@ -32,6 +35,13 @@ from engine.runtime.temporal import Steadiness
 from engine.video.frametable import FrameRecord
 
 QUIET_MS = 600  # the live view has been idle this long: the background pass may take the CPU
+# While playing, the pass explains one frame for every this many the live view shows. A pass frame costs 63 ms of
+# CPU at 720p (the model, full-size views and the evidence), a live one 28 ms and its evidence check 22 ms (about 12 of
+# 20 frames a second): the pass takes about a third of what the live view takes, and only until it is through the
+# file, after this many loops at most
+PLAYING_SHARE = 5
+# what changes without the user acting (the player moving on, a source opening)
+_PLAYBACK_FIELDS = {"frame_index", "frame_count", "fps", "source_kind", "source_label", "last_file", "source_path"}
 
 
 class TimelineKeeper(QObject):
@@ -43,9 +53,13 @@ class TimelineKeeper(QObject):
     _done = pyqtSignal(object, int)
     _error = pyqtSignal(object, str)
 
-    def __init__(self, state: AppState, worker: PipelineWorker, parent: QWidget) -> None:
+    def __init__(
+        self, state: AppState, worker: PipelineWorker, parent: QWidget, store: QSettings | None = None
+    ) -> None:
+        """`store`: where the folder saved to last is remembered (the Save dialog opens there)."""
         super().__init__(parent)
         self.state = state
+        self._store = store
         self.timeline = EvidenceTimeline()
         self.explainer_pass: TimelinePass | None = None  # started the first time there is work for it
         self._dialog_parent = parent
@@ -53,6 +67,8 @@ class TimelineKeeper(QObject):
         self._model: ModelChoice | None = None
         self._models_loaded = 0
         self._failed_model: int | None = None  # the pass could not run on this model: not tried again
+        self._shown_playing = 0  # frames shown while playing, towards the pass's next frame
+        self._closed = False
         self._quiet = QTimer(self)
         self._quiet.setSingleShot(True)
         self._quiet.setInterval(QUIET_MS)
@@ -76,7 +92,13 @@ class TimelineKeeper(QObject):
             return
         if self.state.region is not None:  # a region's numbers are not the whole frame's: the timeline's are
             return
-        self.hold()
+        if not self.state.playing:
+            self.hold()  # a frame the user asked for (a seek, a step, a setting): the live view goes first
+        elif self.explainer_pass is not None:
+            self._shown_playing += 1
+            if self._shown_playing >= PLAYING_SHARE:
+                self._shown_playing = 0
+                self.explainer_pass.grant()
         index = result.frame_index
         note = result.played.note(index) if result.played is not None and index is not None else ""
         if index is not None and self.timeline.add_explained(index, explanation, note):
@@ -95,16 +117,27 @@ class TimelineKeeper(QObject):
         if timeline.key is None or source is None or timeline.filled() == 0:
             self.failure.emit("Save evidence", "Nothing to save yet: open a video file and let frames be explained.")
             return None
+        if not timeline.records():  # the live view's rows are provisional: the CSV holds the export's numbers only
+            how = "" if self.state.evidence else ", which runs with Live evidence on"
+            self.failure.emit(
+                "Save evidence",
+                f"No frame computed in order yet: the CSV holds the background pass's rows (the export's numbers){how}."
+                " The timeline's other rows are the live view's, provisional.",
+            )
+            return None
         if path is None:
             video = Path(source.path)
             name = "auto" if timeline.key.target == AUTO else (timeline.class_name or str(timeline.key.target))
             name = name.replace(" ", "_").replace("/", "_")
-            suggestion = str(video.with_name(f"{video.stem}-evidence-{name}.csv"))
+            folder = settings.save_folder(self._store) if self._store is not None else Path.home()
+            suggestion = str(folder / f"{video.stem}-evidence-{name}.csv")  # (the video's folder may be read-only)
             path, _ = QFileDialog.getSaveFileName(
                 self._dialog_parent, "Save evidence as CSV", suggestion, "CSV (*.csv)"
             )
             if not path:
                 return None
+            if self._store is not None:
+                settings.remember_save_folder(self._store, Path(path))
         try:
             rows = timeline.write_csv(path)
         except SaliencyError as error:
@@ -112,8 +145,8 @@ class TimelineKeeper(QObject):
             return None
         missing = timeline.frame_count - rows
         rest = (
-            f"; {missing} frames are not computed in order yet (the background pass computes them while the player "
-            "is paused, with the evidence check on)"
+            f"; {missing} frames are not computed in order yet (the background pass computes them while the video "
+            "plays, and faster while it is paused)"
             if missing > 0
             else ""
         )
@@ -122,6 +155,9 @@ class TimelineKeeper(QObject):
         return Path(path)
 
     def close(self) -> None:
+        """The window closes: the pass stops, and none starts again (the worker's last signals may still come in;
+        a pass started then would be building its model, in C code, when the interpreter ends: an abort)."""
+        self._closed = True
         self._quiet.stop()
         if self.explainer_pass is not None:
             self.explainer_pass.close()
@@ -148,6 +184,7 @@ class TimelineKeeper(QObject):
     def _start_pass(self) -> None:
         key, source, model = self.timeline.key, self._source, self._model
         wanted = key is not None and source is not None and model is not None and self.state.evidence
+        wanted = wanted and not self._closed
         complete = self.timeline.complete_frames()
         if not wanted or self._failed_model == self._models_loaded or len(complete) == self.timeline.frame_count:
             if self.explainer_pass is not None:
@@ -156,24 +193,28 @@ class TimelineKeeper(QObject):
         assert key is not None and source is not None and model is not None
         if self.explainer_pass is None:
             self.explainer_pass = TimelinePass(self._record.emit, self._done.emit, self._error.emit)
+            self._share_by_playing()
             self.hold()
         job = PassJob(key, source.path, key.target, key.fill, source.fps, model, complete, key.steadiness, key.aspect)
         self.explainer_pass.start(job)
 
     # -- when the pass may run ----------------------------------------------------------------------------------
     def hold(self, _frame: int | None = None) -> None:
-        """The live view is busy (a frame shown, a seek asked for, a setting changed): pause the pass until it has
-        been idle for QUIET_MS."""
+        """The user acts on the live view (a seek asked for, a setting changed, a frame shown while paused): pause
+        the pass until the live view has been idle for QUIET_MS."""
         if self.explainer_pass is None:
             return
         self.explainer_pass.set_paused(True)
-        if self.state.playing:
-            self._quiet.stop()
-        else:
-            self._quiet.start()
+        self._quiet.start()
+
+    def _share_by_playing(self) -> None:
+        """Playing: the pass explains a frame per PLAYING_SHARE frames shown; paused: as many as it can."""
+        if self.explainer_pass is not None:
+            self._shown_playing = 0
+            self.explainer_pass.allow(0 if self.state.playing else None)
 
     def _resume(self) -> None:
-        if self.explainer_pass is not None and not self.state.playing:
+        if self.explainer_pass is not None:
             self.explainer_pass.set_paused(False)
 
     # -- what happens -------------------------------------------------------------------------------------------
@@ -182,7 +223,10 @@ class TimelineKeeper(QObject):
             self._select()
         elif "evidence" in changed:
             self._start_pass()
-        self.hold()
+        if "playing" in changed:
+            self._share_by_playing()
+        if changed - _PLAYBACK_FIELDS:  # a setting (not the player moving on by itself)
+            self.hold()
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self._source = info if info.kind == "video" and info.path and info.frame_count else None

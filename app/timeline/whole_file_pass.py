@@ -8,12 +8,16 @@ steady run: class held in "auto", mask average; same rows, engine.video.frametab
 that the live pipeline's model is never shared between threads:
 - on a CPU runtime (ONNX Runtime, OpenVINO) the pass's model runs in one intra-op thread, this thread, at a nice
   value above the live pipeline's and the evidence stream's: when both want the CPU, the live view gets it;
-- the pass can be paused (the keeper pauses it while the video plays or is scrubbed) and waits between frames;
+- the pass can be paused (the keeper pauses it while the video is scrubbed) and waits between frames;
+- it can be given an allowance (`allow`, `grant`): while the video plays, the keeper grants it one frame for every
+  few the live view shows, so that it gets there without taking the live view's place; an allowance is counted in
+  frames, so it holds on a slow machine as on a fast one;
 - a new job (another class, fill, file or model) replaces the old one at the next frame; the same job again goes on
   where it is. Frames whose rows are there already are still explained (the average and the class held need every
   frame before the next), without the evidence check and without a row.
 
-The Explainer is built in the pass's thread the first time a job runs, and again when the job's model differs.
+The Explainer is built in the pass's thread when a job runs, again when the job's model differs, and closed when no
+job is left (a complete timeline: its memory goes back).
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ if TYPE_CHECKING:
     from engine.api import Explainer
     from engine.video.sequence import SequenceExplainer
 
-PASS_NICENESS = 15  # above the evidence stream's 10: the live view first, its evidence next, the timeline last
+# the evidence stream's: the live view first; its evidence and the timeline share what it leaves (the timeline's share
+# while playing is set by its allowance; at 15 it was starved on two busy cores: measured in docs/ENGINE.md)
+PASS_NICENESS = 0
 CPU_RUNNERS = ("onnxruntime", "openvino")  # backends whose threads the Explainer takes as options
 
 
@@ -101,6 +107,7 @@ class TimelinePass(Closing):
         self._condition = threading.Condition()
         self._job: PassJob | None = None
         self._paused = False
+        self._allowance: int | None = None  # frames it may still explain (None: no limit)
         self._closed = False
         self._busy = False  # a frame is being explained (or the model built)
         self._explainer: Explainer | None = None
@@ -121,6 +128,19 @@ class TimelinePass(Closing):
         with self._condition:
             self._paused = paused
             self._condition.notify_all()
+
+    def allow(self, frames: int | None) -> None:
+        """From now on, explain at most `frames` more frames until granted more (None: no limit)."""
+        with self._condition:
+            self._allowance = frames
+            self._condition.notify_all()
+
+    def grant(self, frames: int = 1, at_most: int = 2) -> None:
+        """`frames` more frames allowed (no more than `at_most` saved up); nothing changes without a limit."""
+        with self._condition:
+            if self._allowance is not None:
+                self._allowance = min(self._allowance + frames, at_most)
+                self._condition.notify_all()
 
     @property
     def job(self) -> PassJob | None:
@@ -146,9 +166,15 @@ class TimelinePass(Closing):
         try:
             while (job := self._next_job()) is not None:
                 self._work_on(job)
+                if self.job is None:  # nothing more to do: its model's memory back (~80 MB), built again when needed
+                    self._close_explainer()
         finally:
-            if self._explainer is not None:
-                self._explainer.close()
+            self._close_explainer()
+
+    def _close_explainer(self) -> None:
+        if self._explainer is not None:
+            self._explainer.close()
+            self._explainer = self._explainer_model = None
 
     def _next_job(self) -> PassJob | None:
         """The job to run once unpaused; None when closed."""
@@ -167,6 +193,25 @@ class TimelinePass(Closing):
             self._condition.wait_for(lambda: self._closed or self._job is not job or not self._paused)
             if self._job is not job or self._closed:
                 return False
+            self._busy = True
+            return True
+
+    def _allowed(self, job: PassJob) -> bool:
+        """Wait until a frame may be explained (an allowance, or none needed) and take it; False when `job` is not
+        the one to do any more."""
+        with self._condition:
+            self._busy = False
+            self._condition.notify_all()
+
+            def ready() -> bool:
+                allowed = self._allowance is None or self._allowance > 0
+                return self._closed or self._job is not job or (allowed and not self._paused)
+
+            self._condition.wait_for(ready)
+            if self._job is not job or self._closed:
+                return False
+            if self._allowance is not None:
+                self._allowance -= 1
             self._busy = True
             return True
 
@@ -199,7 +244,9 @@ class TimelinePass(Closing):
             return None
         with VideoReader(job.path) as reader:
             index = 0
-            while self._current(job):
+            # each frame waits for an allowance when there is one (every frame counts, rows there already too: the
+            # steady run needs each frame before the next)
+            while self._allowed(job):
                 frame = reader.read()
                 if frame is None:
                     return index
@@ -217,9 +264,7 @@ class TimelinePass(Closing):
         from engine.video.sequence import SequenceExplainer  # imports engine.api: cheap, no torch
 
         if self._explainer is None or self._explainer_model != job.model:
-            if self._explainer is not None:
-                self._explainer.close()
-                self._explainer = None
+            self._close_explainer()
             self._explainer = self._load_explainer(job.model)
             self._explainer_model = job.model
         if not self._current(job):

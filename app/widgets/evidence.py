@@ -3,13 +3,15 @@
 The paper's smallest-sufficient-region / smallest-destroying-region check, live: a good mask keeps the class on
 the preserved view (high bar) and removes it from the destroyed view (low bar). The frame's bar follows every frame;
 the other two come from the evidence check, which runs about ten times a second beside the masks: the line under
-the bars says which frame they were computed on.
+the bars says which frame they were computed on. Each number stands beside its bar, never on it (a bar drawn over
+its own number hid it where the bar ended).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWidget
 
 from engine.contract import Explanation
@@ -25,25 +27,30 @@ class EvidencePanel(QGroupBox):
         self.target_label = QLabel("")
         self.target_label.setWordWrap(True)
         self.bars: dict[str, QProgressBar] = {}
+        self.numbers: dict[str, QLabel] = {}
         grid = QGridLayout(self)
-        grid.addWidget(self.target_label, 0, 0, 1, 2)
+        grid.addWidget(self.target_label, 0, 0, 1, 3)
         for row, (key, title) in enumerate(ROWS, start=1):
             bar = QProgressBar()
             bar.setRange(0, _SCALE)
-            bar.setTextVisible(True)
-            bar.setFormat("\u2013")
+            bar.setTextVisible(False)
+            number = QLabel("\u2013")
+            number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            number.setMinimumWidth(number.fontMetrics().horizontalAdvance("0.000") + 4)
             grid.addWidget(QLabel(title), row, 0)
             grid.addWidget(bar, row, 1)
+            grid.addWidget(number, row, 2)
             self.bars[key] = bar
+            self.numbers[key] = number
         self.age_label = QLabel("")
         self.age_label.setStyleSheet("color: grey;")
         self.age_label.setWordWrap(True)
-        grid.addWidget(self.age_label, len(ROWS) + 1, 0, 1, 2)
+        grid.addWidget(self.age_label, len(ROWS) + 1, 0, 1, 3)
         self.note_label = QLabel("")
         self.note_label.setStyleSheet("color: #c07000;")
         self.note_label.setWordWrap(True)
         self.note_label.setVisible(False)
-        grid.addWidget(self.note_label, len(ROWS) + 2, 0, 1, 2)
+        grid.addWidget(self.note_label, len(ROWS) + 2, 0, 1, 3)
         self.setToolTip("A good mask keeps the class on the preserved view and removes it from the destroyed one")
 
     def show_evidence(self, target_text: str, probabilities: Mapping[str, float] | None, age: str = "") -> None:
@@ -51,13 +58,14 @@ class EvidencePanel(QGroupBox):
         self.target_label.setText(target_text)
         self.age_label.setText(age)
         for key, bar in self.bars.items():
+            number = self.numbers[key]
             if probabilities is None or key not in probabilities:
                 bar.setValue(0)
-                bar.setFormat("off" if probabilities is None else "\u2013")
+                number.setText("off" if probabilities is None else "\u2013")
                 continue
             probability = float(probabilities[key])
             bar.setValue(round(probability * _SCALE))
-            bar.setFormat(f"{probability:.3f}")
+            number.setText(f"{probability:.3f}")
 
     def show_note(self, text: str) -> None:
         """A warning under the bars ("" hides it): e.g. the target is a class the black box barely sees."""
@@ -66,7 +74,7 @@ class EvidencePanel(QGroupBox):
 
     def values(self) -> dict[str, str]:
         """What the bars say, as text (for tests and screen readers)."""
-        return {key: bar.format() for key, bar in self.bars.items()}
+        return {key: number.text() for key, number in self.numbers.items()}
 
 
 def target_note(explanation: Explanation, chosen: bool, restored: bool) -> str:

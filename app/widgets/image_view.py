@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QRectF, QSize, Qt
+from PyQt6.QtCore import QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
@@ -15,6 +15,8 @@ _BOX_COLOUR = QColor(80, 255, 120)
 
 
 class ImageView(QWidget):
+    painted = pyqtSignal()  # after each paint (app/startup.py times the first explained frame by it)
+
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = title
@@ -22,6 +24,7 @@ class ImageView(QWidget):
         self._array: np.ndarray | None = None  # what was given, for tests and snapshots
         self._image: QImage | None = None
         self._box: tuple[int, int, int, int] | None = None
+        self.note = ""  # a line written over the picture (e.g. "preparing the model...")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 120)
 
@@ -33,7 +36,8 @@ class ImageView(QWidget):
         """The picture on screen, as given (tests compare it with the explanation)."""
         return self._array
 
-    def set_image(self, array: np.ndarray | None, box: tuple[int, int, int, int] | None = None) -> None:
+    def set_image(self, array: np.ndarray | None, box: tuple[int, int, int, int] | None = None, note: str = "") -> None:
+        self.note = note
         if array is None:
             self._array = self._image = None
         else:
@@ -67,8 +71,11 @@ class ImageView(QWidget):
             painter.drawImage(target, self._image)
             if self._box is not None:
                 self._draw_box(painter, target)
+            if self.note:
+                self._draw_note(painter, target)
         self._draw_title(painter)
         painter.end()
+        self.painted.emit()
 
     def _draw_box(self, painter: QPainter, target: QRectF) -> None:
         assert self._image is not None and self._box is not None
@@ -76,6 +83,15 @@ class ImageView(QWidget):
         x0, y0, x1, y1 = self._box
         painter.setPen(QPen(_BOX_COLOUR, 2))
         painter.drawRect(QRectF(target.x() + x0 * scale, target.y() + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale))
+
+    def _draw_note(self, painter: QPainter, target: QRectF) -> None:
+        """The note in a band across the bottom of the picture, elided to its width."""
+        metrics = painter.fontMetrics()
+        text = metrics.elidedText(self.note, Qt.TextElideMode.ElideRight, max(int(target.width()) - 16, 0))
+        band = QRectF(target.left(), target.bottom() - metrics.height() - 10, target.width(), metrics.height() + 10)
+        painter.fillRect(band, _TITLE_BAND)
+        painter.setPen(QColor(250, 220, 120))
+        painter.drawText(band, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_title(self, painter: QPainter) -> None:
         metrics = painter.fontMetrics()

@@ -41,6 +41,9 @@ class _ClickJumps(QProxyStyle):
         return super().styleHint(hint, option, widget, returned)
 
 
+SLIDER_MIN_WIDTH = 160  # pixels: about four frames a pixel on a 600-frame clip
+
+
 class PlayerBar(QWidget):
     seek_requested = pyqtSignal(int)  # the user asked for this frame (slider, step buttons)
 
@@ -60,6 +63,7 @@ class PlayerBar(QWidget):
         self._slider_style = _ClickJumps()  # (kept: a style set on a widget is not owned by it)
         self.slider.setStyle(self._slider_style)
         self.slider.setToolTip("Scrub: click or drag, every position is explained")
+        self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)  # a narrow window squeezes the views, not the slider to nothing
         self.requested: int | None = None  # the frame last asked for and not yet on screen
         self.position_label = QLabel("no frame")
         self.position_label.setMinimumWidth(260)

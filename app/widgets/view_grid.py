@@ -11,6 +11,9 @@ from app.widgets.image_view import ImageView
 from engine.contract import VIEW_ARRAYS, VIEWS, Explanation
 from engine.runtime.views import LAYOUTS, VIEW_TITLES
 
+NO_MODEL = "no model loaded"
+PREPARING = "preparing the model\u2026"
+
 
 class ViewGrid(QWidget):
     """The views; it says how large one view is (in device pixels) whenever that changes, so that the pipeline makes
@@ -29,7 +32,7 @@ class ViewGrid(QWidget):
         for position, name in enumerate(VIEWS):
             grid.addWidget(self.views[name], position // 2, position % 2)
         self.layout_name = "grid"
-        self.no_model_text = "no model loaded"
+        self.no_model_text = NO_MODEL  # what the views say while a frame comes without an explanation
 
     def set_layout(self, layout: str) -> None:
         if layout not in LAYOUTS:
@@ -60,7 +63,7 @@ class ViewGrid(QWidget):
     def show_result(self, frame: np.ndarray, explanation: Explanation | None, show_box: bool) -> None:
         """An Explanation's four pictures; without one (no model yet), the bare frame and a note."""
         if explanation is None:
-            self.views["overlay"].set_image(frame)
+            self.views["overlay"].set_image(frame, note=self.no_model_text)
             for name in VIEWS[1:]:
                 self.views[name].set_placeholder(self.no_model_text)
             return

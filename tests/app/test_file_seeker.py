@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from app.playback.file_seeker import FileSeeker
+from app.playback.frame_memory import FrameMemory
 from app.playback.sources import VideoFileSource
 from engine.video.reader import VideoWriter
 from tests.app.conftest import decode_all, needs_pyav_as_opencv
@@ -247,24 +248,27 @@ def test_keyframes_far_apart_keep_the_decoded_frames_and_jumps_take_them(long_go
         short.close()
 
 
-def test_reading_on_past_the_frames_kept_goes_on_with_the_decoder(long_gop_file, monkeypatch):
+def test_reading_on_past_the_frames_kept_goes_on_with_the_decoder(long_gop_file):
     needs_pyav_as_opencv(long_gop_file)
-    import app.playback.file_seeker
-
     frames = _pyav_frames(long_gop_file)
     per_frame = 96 * 64 * 3 // 2  # YUV 4:2:0
-    monkeypatch.setattr(app.playback.file_seeker, "CACHE_BYTES", 50 * per_frame)  # room for the first 50
-    seeker = FileSeeker(long_gop_file)
+    memory = FrameMemory(50 * per_frame)  # the budget for frames kept has room for the first 50
+    seeker = FileSeeker(long_gop_file, memory=memory)
     try:
-        assert seeker.wait_kept(30) and seeker.kept == 50
+        assert seeker.wait_kept(30) and seeker.kept == 50 and memory.used == 50 * per_frame
         assert np.array_equal(seeker.seek(45), frames[45])
         for index in range(46, 70):  # across the end of the frames kept
             assert np.array_equal(seeker.read(), frames[index]), f"frame {index}"
         assert np.array_equal(seeker.seek(48), frames[48]) and seeker.skip(10) == 10
         assert np.array_equal(seeker.read(), frames[59])
         assert np.array_equal(seeker.seek(90), frames[90])  # not kept: decoded
+        twin = seeker.twin()
+        assert twin is not None and twin.kept == 50
+        twin.close()
+        assert memory.used == 50 * per_frame  # counted once, by the seeker that kept them
     finally:
         seeker.close()
+    assert memory.used == 0  # closed: the budget has room again
 
 
 def test_a_file_whose_colours_pyav_converts_otherwise_jumps_the_opencv_way(h264_file, monkeypatch):

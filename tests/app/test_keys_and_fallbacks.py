@@ -57,7 +57,7 @@ def press(qtbot, key: Qt.Key, times: int = 1, modifier=Qt.KeyboardModifier.NoMod
 
 
 def latency_text(window: MainWindow) -> str:
-    """What the status bar says about latency now: "latency: 93 ms " (without the engine's own time, which varies)."""
+    """What the status bar says about latency now: "latency 93 ms " (without the engine's own time, which varies)."""
     window._update_rates()
     return window.status.latency_label.text().split("(")[0]
 
@@ -153,7 +153,7 @@ def test_a_backend_that_cannot_run_falls_back_to_auto_and_is_not_remembered(
         assert QSettings(store.fileName(), QSettings.Format.IniFormat).value("backend") == "auto"  # saved at once
         assert window.problems == []  # nothing else went wrong
         qtbot.waitUntil(lambda: window.controller.model is not None, timeout=3 * WAIT_MS)  # explained on auto
-        assert "untrained" in window.status.model_label.text()
+        assert "untrained" in window.status.model_label.full_text()
 
         menus = {menu.title().replace("&", ""): menu for menu in window.menuBar().findChildren(QMenu)}
         menus["Backend"].aboutToShow.emit()

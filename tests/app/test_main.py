@@ -49,6 +49,8 @@ def test_benchmark_run_prints_the_rate_and_exits(video_file, untrained_model_fil
     assert result.returncode == 0, result.stdout + result.stderr
     assert "benchmark: 4 explained frames shown in" in result.stdout
     assert "frames/s shown" in result.stdout and "backend torch-cpu" in result.stdout
+    startup = next(line for line in result.stdout.splitlines() if "first explained frame painted" in line)
+    assert "launch to first picture" in startup and "on the offscreen platform" in startup
     assert not (tmp_path / "live-saliency").exists()  # a benchmark leaves the user's settings alone
 
 

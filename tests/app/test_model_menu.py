@@ -32,7 +32,7 @@ def test_the_model_menu_switches_between_the_bundled_models_without_a_restart(
 
     first, second = two_bundled_models
     window = make_window(str(video_file), model=None)  # None: the default model
-    qtbot.waitUntil(lambda: "first-model" in window.status.model_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "first-model" in window.status.model_label.full_text(), timeout=WAIT_MS)
     menus = {menu.title().replace("&", ""): menu for menu in window.menuBar().findChildren(QMenu)}
     model_menu = menus["Model"]
     model_menu.aboutToShow.emit()  # as when the user opens the menu
@@ -42,7 +42,7 @@ def test_the_model_menu_switches_between_the_bundled_models_without_a_restart(
 
     entries["second-model (efficientnet_lite0)"].trigger()
     assert window.state.model_path == str(second)
-    qtbot.waitUntil(lambda: "second-model" in window.status.model_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "second-model" in window.status.model_label.full_text(), timeout=WAIT_MS)
     shown: list[int] = []
     window.result_shown.connect(
         lambda result: shown.append(result.frame_index) if result.explanation is not None else None

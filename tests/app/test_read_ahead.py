@@ -6,7 +6,8 @@ import threading
 
 import numpy as np
 
-from app.playback.read_ahead import ReadAhead
+from app.playback.frame_memory import FrameMemory
+from app.playback.read_ahead import RECENT_AT_LEAST, ReadAhead
 from app.playback.sources import VideoFileSource
 from tests.app.conftest import needs_pyav_as_opencv
 
@@ -152,3 +153,25 @@ def test_a_paused_reader_decodes_the_frames_behind_the_one_sought_for_a_drag_bac
     finally:
         reader.close()
         source.close()
+
+
+def test_frames_kept_for_seeks_count_against_the_apps_budget(video_file, video_frames) -> None:
+    """When the budget for frames kept is full (the seeker's decoded frames took it), the read-ahead lets its oldest
+    frames go, keeps a few all the same, and gives everything back when it closes."""
+    frame_bytes = video_frames[0].nbytes  # (nothing prepared: a frame is its picture)
+    memory = FrameMemory(6 * frame_bytes)
+    source = VideoFileSource(video_file)
+    reader = ReadAhead(source, memory=memory)
+    try:
+        for _ in range(20):
+            reader.read()
+        assert memory.used == 6 * frame_bytes and len(reader._recent) == 6  # the newest six
+        assert sorted(reader._recent)[-1] == 19
+        assert memory.take(memory.limit - memory.used + 3 * frame_bytes, force=True)  # another user takes it all
+        reader.read()
+        assert len(reader._recent) == RECENT_AT_LEAST  # the fewest it keeps, beyond the budget
+        assert reader.seek(18).index == 18  # (still in memory)
+    finally:
+        reader.close()
+        source.close()
+    assert memory.used == memory.limit + 3 * frame_bytes - 6 * frame_bytes  # its own bytes all given back

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 from collections.abc import Callable
 from dataclasses import fields
 from functools import partial
@@ -16,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.explaining.loading import ModelLoad, build_explainer
 from app.explaining.mailbox import ExplainParams, ModelSpec, Requests
 from app.explaining.results import FrameResult, Outlets
 from app.explaining.scheduler import Scheduler
 from app.playback.sources import Frame, FrameSource, VideoFileSource
 from engine.contract import AUTO
-from engine.errors import SaliencyError, VideoError
+from engine.errors import BackendUnavailableError, ModelFileError, SaliencyError, VideoError
 from tests.app.conftest import write_video
 
 
@@ -115,7 +117,7 @@ class Recorder:
 def started(source: FrameSource, *, realtime: bool = True, loop: bool = True) -> tuple[Scheduler, Recorder, FakeClock]:
     """A scheduler with `source` open (its first frame taken): playing, as a video starts."""
     recorder, clock = Recorder(), FakeClock()
-    scheduler = Scheduler(recorder.outlets(), realtime=realtime, loop=loop, clock=clock)
+    scheduler = Scheduler(recorder.outlets(), realtime=realtime, loop=loop, clock=clock, load_in_thread=False)
     scheduler.open_source(source)
     assert scheduler.step()
     assert taken(scheduler) == 0
@@ -359,3 +361,189 @@ def test_a_class_the_model_does_not_have_falls_back_to_auto(untrained_model_file
     assert result is not None and result.frame_index == 3 and result.explanation is not None
     assert result.explanation.target == result.explanation.top5[0][0]
     scheduler.close()
+
+
+# -- while a model loads (in its own thread) ------------------------------------------------------------------------
+class GatedBuild:
+    """Builds the untrained test model once `release()` is called (a load that takes as long as the test wants);
+    counts its builds and the Explainers closed."""
+
+    def __init__(self, model: Path, fail: Exception | None = None) -> None:
+        self.model = model
+        self.fail = fail
+        self.gate = threading.Event()
+        self.builds: list[ModelSpec] = []
+        self.closed = 0
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def __call__(self, spec: ModelSpec, params: ExplainParams):
+        self.builds.append(spec)
+        assert self.gate.wait(120), "the test never released the build"
+        if self.fail is not None:
+            raise self.fail
+        explainer = build_explainer(ModelSpec(str(self.model), "torch-cpu"), params)
+        close = explainer.close
+
+        def counted_close() -> None:
+            self.closed += 1
+            close()
+
+        explainer.close = counted_close  # type: ignore[method-assign]
+        return explainer
+
+
+def loading_scheduler(source: FrameSource, build: GatedBuild, spec: ModelSpec | None = None, **options):
+    """A scheduler whose model loads in a thread (gated by `build`), `source` open on its first frame."""
+    recorder, clock = Recorder(), FakeClock()
+    scheduler = Scheduler(recorder.outlets(), clock=clock, load_explainer=build, **options)
+    scheduler.open_source(source)
+    scheduler.load_model(spec or ModelSpec(None, "auto"))
+    assert scheduler.step()
+    return scheduler, recorder, clock
+
+
+def finish_loading(scheduler: Scheduler, build: GatedBuild) -> None:
+    load = scheduler.loading
+    assert load is not None
+    build.release()
+    assert load.wait(120)
+    scheduler.step()  # takes the model
+
+
+def explained_frame(scheduler: Scheduler) -> tuple[int | None, bool]:
+    result = scheduler.take_result()
+    assert result is not None
+    return result.frame_index, result.explanation is not None
+
+
+def test_a_file_waits_on_its_first_frame_while_the_model_loads_then_plays_explained_from_there(
+    untrained_model_file: Path,
+) -> None:
+    build = GatedBuild(untrained_model_file)
+    source = FakeSource(fps=20.0)
+    scheduler, recorder, clock = loading_scheduler(source, build)
+    assert explained_frame(scheduler) == (0, False)  # the first frame, shown while the model loads
+    assert recorder.said("model_loading") and scheduler.loading is not None
+    clock.advance(9.0)  # the load takes 9 s: 180 frames of the file's clock
+    scheduler.set_playing(True)
+    scheduler.step()
+    assert scheduler.take_result() is None  # no frame played (a few are decoded ahead, not shown)
+    finish_loading(scheduler, build)
+    assert recorder.said("model_ready") and explained_frame(scheduler) == (0, True)
+    for index in (1, 2, 3):  # the clock restarted at the frame on screen: nothing passed over
+        scheduler.step()
+        assert explained_frame(scheduler) == (index, True)
+    assert scheduler.drops.late == 0
+    scheduler.close()
+
+
+def test_seeks_and_pauses_are_answered_while_the_model_loads(untrained_model_file: Path) -> None:
+    build = GatedBuild(untrained_model_file)
+    scheduler, _, _ = loading_scheduler(FakeSource(), build)
+    scheduler.take_result()
+    scheduler.set_playing(False)
+    scheduler.seek(17)
+    scheduler.step()
+    assert explained_frame(scheduler) == (17, False) and not scheduler.playing
+    finish_loading(scheduler, build)
+    assert explained_frame(scheduler) == (17, True)  # the frame on screen, explained once the model is there
+    scheduler.close()
+
+
+def test_a_camera_shows_live_frames_while_the_model_loads(untrained_model_file: Path) -> None:
+    class Camera(FakeSource):
+        kind = "camera"
+        seekable = False
+
+    build = GatedBuild(untrained_model_file)
+    scheduler, _, _ = loading_scheduler(Camera(count=1000), build)
+    shown = [explained_frame(scheduler)]
+    for _ in range(3):
+        scheduler.step()
+        shown.append(explained_frame(scheduler))
+    assert shown == [(0, False), (1, False), (2, False), (3, False)]
+    finish_loading(scheduler, build)
+    scheduler.step()
+    assert explained_frame(scheduler)[1]
+    scheduler.close()
+
+
+def test_a_backend_that_cannot_run_keeps_the_file_waiting_for_the_fallback(untrained_model_file: Path) -> None:
+    failing = GatedBuild(untrained_model_file, fail=BackendUnavailableError("the tensorrt backend cannot run here"))
+    scheduler, recorder, _ = loading_scheduler(FakeSource(), failing, ModelSpec(None, "tensorrt"))
+    scheduler.take_result()
+    finish_loading(scheduler, failing)
+    assert recorder.said("backend_failed") == ["the tensorrt backend cannot run here"]
+    scheduler.set_playing(True)
+    scheduler.step()
+    assert scheduler.take_result() is None  # still waiting: the controller asks for `auto` next
+    scheduler._load_explainer = build = GatedBuild(untrained_model_file)
+    scheduler.load_model(ModelSpec(None, "auto"))
+    scheduler.step()
+    finish_loading(scheduler, build)
+    assert explained_frame(scheduler) == (0, True)
+    scheduler.close()
+
+
+def test_a_remembered_model_that_fails_keeps_the_file_waiting_and_another_plays_it_unexplained(
+    untrained_model_file: Path,
+) -> None:
+    for remembered in (True, False):
+        build = GatedBuild(untrained_model_file, fail=ModelFileError("not a model file"))
+        asked = ModelSpec("old.safetensors", fallback=remembered)
+        scheduler, recorder, _ = loading_scheduler(FakeSource(), build, asked)
+        scheduler.take_result()
+        finish_loading(scheduler, build)
+        assert recorder.said("model_failed") == ["not a model file"]
+        scheduler.set_playing(True)
+        scheduler.step()
+        if remembered:  # the controller loads the bundled model next: the file waits for it
+            assert scheduler.take_result() is None
+        else:  # no model comes: the file plays without explanations
+            assert explained_frame(scheduler) == (2, False)
+        scheduler.close()
+
+
+def test_the_load_main_started_is_taken_when_the_same_model_is_asked_for(untrained_model_file: Path) -> None:
+    build = GatedBuild(untrained_model_file)
+    build.release()
+    asked = ModelSpec(None, "auto")
+    preload = ModelLoad(asked, ExplainParams(), build)
+    scheduler, recorder, _ = loading_scheduler(FakeSource(), build, asked, preload=preload)
+    finish_loading(scheduler, build)
+    assert build.builds == [asked] and len(recorder.said("model_ready")) == 1  # built once
+    scheduler.close()
+
+    other = GatedBuild(untrained_model_file)
+    other.release()
+    preload = ModelLoad(ModelSpec("another.safetensors"), ExplainParams(), other)
+    scheduler, _, _ = loading_scheduler(FakeSource(), other, asked, preload=preload)
+    finish_loading(scheduler, other)
+    assert preload.wait(120) and other.builds == [ModelSpec("another.safetensors"), asked]
+    assert other.closed == 1  # the load nobody asked for was closed
+    scheduler.close()
+
+
+def test_a_files_background_work_waits_for_the_model(untrained_model_file: Path, video_file: Path) -> None:
+    build = GatedBuild(untrained_model_file)
+    scheduler, _, _ = loading_scheduler(video_file, build)  # type: ignore[arg-type]
+    source = scheduler.source
+    assert isinstance(source, VideoFileSource) and not source.background_started
+    finish_loading(scheduler, build)
+    assert source.background_started
+    scheduler.close()
+
+
+def test_an_abandoned_load_closes_its_model_and_a_failed_one_raises_where_taken(untrained_model_file: Path) -> None:
+    build = GatedBuild(untrained_model_file)
+    load = ModelLoad(ModelSpec(), ExplainParams(), build)
+    load.abandon()
+    build.release()
+    assert load.wait(120) and build.closed == 1
+    failing = GatedBuild(untrained_model_file, fail=ModelFileError("broken"))
+    failing.release()
+    load = ModelLoad(ModelSpec(), ExplainParams(), failing, threaded=False)
+    with pytest.raises(ModelFileError, match="broken"):
+        load.take()

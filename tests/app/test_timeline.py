@@ -9,6 +9,7 @@ The window runs the untrained test model on torch CPU (as the other window tests
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from engine.paths import DEMO_CLIP
 from engine.runtime.temporal import Steadiness
 from engine.video.frametable import COLUMNS, FrameRecord
 from engine.video.sequence import SequenceExplainer
-from tests.app.conftest import decode_all
+from tests.app.conftest import decode_all, write_video
 from tests.app.test_window import pixels
 
 WAIT_MS = 60_000
@@ -101,6 +102,31 @@ def test_a_paused_pass_explains_nothing_and_a_new_job_replaces_the_old(video_fil
     finally:
         explainer_pass.close()
     assert records == [("second", index) for index in range(30, 40)]
+
+
+def test_an_allowance_counts_every_frame_the_pass_explains_rows_there_already_too(video_file, pass_model):
+    records: list[int] = []
+    explainer_pass = TimelinePass(lambda key, record: records.append(record.frame))
+    there = frozenset(range(2, 30))  # rows the pass computed before (kept for this key)
+    try:
+        explainer_pass.allow(0)  # playing: nothing until the live view has shown enough frames
+        explainer_pass.start(PassJob("clip", str(video_file), 1, "blur", 25.0, pass_model, there))
+        assert not explainer_pass.idle(timeout=1.0) and records == []
+        explainer_pass.set_paused(True)
+        for _ in range(3):
+            explainer_pass.grant()  # no more than two saved up
+        explainer_pass.set_paused(False)
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while len(records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not explainer_pass.idle(timeout=1.0)  # it waits for more
+        assert records == [0, 1] and explainer_pass.explained == 2
+        explainer_pass.allow(None)  # paused: as many as it can
+        assert explainer_pass.idle(timeout=WAIT_MS / 1000)
+    finally:
+        explainer_pass.close()
+    # the rows there already are explained again (each frame's steady run needs the one before), without a row
+    assert records == [0, 1, *range(30, 40)] and explainer_pass.explained == 40
 
 
 # -- the timeline in the window -------------------------------------------------------------------------------------
@@ -323,6 +349,21 @@ def test_no_timeline_for_a_still_image(qtbot, window, tmp_path, demo_frames):
     assert not window.timeline.isVisible() and window.timeline_keeper.timeline.key is None
     assert window.timeline_keeper.save_csv(tmp_path / "none.csv") is None and not (tmp_path / "none.csv").exists()
     assert "Nothing to save yet" in window.problems[-1]
+
+
+def test_with_live_evidence_off_the_csv_says_why_it_has_nothing_to_save(qtbot, window, tmp_path):
+    """No background pass without the evidence check: the live view's provisional rows are not saved as if computed
+    in order; one line says what would compute them."""
+    clip = write_video(tmp_path / "evidence-off.mp4", 12)
+    window.state.update(evidence=False)
+    try:
+        window.open_source(str(clip))
+        qtbot.waitUntil(lambda: window.timeline_keeper.timeline.filled() > 0, timeout=WAIT_MS)
+        assert window.timeline_keeper.timeline.records() == []
+        assert window.timeline_keeper.save_csv(tmp_path / "off.csv") is None and not (tmp_path / "off.csv").exists()
+        assert "No frame computed in order yet" in window.problems[-1] and "Live evidence on" in window.problems[-1]
+    finally:
+        window.state.update(evidence=True)
 
 
 def explained(target: int, mask_value: float) -> Explanation:

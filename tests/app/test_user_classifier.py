@@ -57,5 +57,5 @@ def test_a_users_classifier_trains_and_explains_in_the_explainer_and_in_the_app(
     qtbot.waitUntil(
         lambda: window.current_result is not None and window.current_result.explanation is not None, timeout=WAIT_MS
     )
-    assert USER_BLACKBOX in window.status.model_label.text()
+    assert USER_BLACKBOX in window.status.model_label.full_text()
     assert not window.problems
