@@ -1,4 +1,5 @@
-"""The menus and keyboard shortcuts of the main window (File, Model, Camera, Playback, View, Help).
+"""The menus and keyboard shortcuts of the main window (File, Model, Camera, Playback, View, Help); the Camera
+menu's entries are app/widgets/camera_menu.py's.
 
 They act on AppState directly and on everything else through `MenuHandlers`, so this module knows no window.
 Shortcuts are application-wide: they work wherever focus is (app/shortcuts.py keeps text fields from eating them).
@@ -17,9 +18,9 @@ from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
-from app.playback.sources import list_cameras
 from app.settings import save_folder, set_snapshot_folder, snapshot_folder, writable_folder
 from app.state import AppState
+from app.widgets import camera_menu as camera_menu_entries
 from app.widgets.view_controls import LAYOUT_TITLES
 from engine.contract import BACKEND_CHOICES, FILLS
 from engine.errors import SaliencyError
@@ -101,7 +102,7 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
     model_menu.aboutToShow.connect(lambda: _fill_model_menu(model_menu, state))
 
     camera_menu = _menu(menu_bar.addMenu("&Camera"))
-    camera_menu.aboutToShow.connect(lambda: _fill_camera_menu(camera_menu, state, handlers))
+    camera_menu.aboutToShow.connect(lambda: camera_menu_entries.fill(camera_menu, state, handlers.open_source))
 
     playback = _menu(menu_bar.addMenu("&Playback"))
     add(playback, "play", "&Play / pause", handlers.toggle_play, "Space")
@@ -213,22 +214,6 @@ def _blackbox_of(path: Path) -> str:
         return str(read_card(path)["blackbox"]["name"])
     except (SaliencyError, KeyError, TypeError):
         return "unreadable card"
-
-
-def _fill_camera_menu(menu: QMenu, state: AppState, handlers: MenuHandlers) -> None:
-    """Probe the cameras each time the menu opens (they come and go); the one in use counts as present."""
-    menu.clear()
-    cameras = set(list_cameras())
-    if state.source_kind == "camera" and state.source_label.startswith("camera "):
-        cameras.add(int(state.source_label.split()[-1]))
-    if not cameras:
-        action = menu.addAction("No camera found")
-        assert action is not None
-        action.setEnabled(False)
-    for index in sorted(cameras):
-        action = menu.addAction(f"Camera {index}")
-        assert action is not None
-        action.triggered.connect(lambda _checked=False, index=index: handlers.open_source(index))
 
 
 def _open_file(window: QMainWindow, state: AppState, handlers: MenuHandlers) -> None:
