@@ -1,5 +1,5 @@
 """The menus and keyboard shortcuts of the main window (File, Model, Camera, Playback, View, Help); the Camera
-menu's entries are app/widgets/camera_menu.py's.
+menu's entries are app/widgets/camera_menu.py's, File > Open stream's dialog app/widgets/stream_dialog.py's.
 
 They act on AppState directly and on everything else through `MenuHandlers`, so this module knows no window.
 Shortcuts are application-wide: they work wherever focus is (app/shortcuts.py keeps text fields from eating them).
@@ -18,9 +18,12 @@ from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
+from app import recent
 from app.settings import save_folder, set_snapshot_folder, snapshot_folder, writable_folder
+from app.source_specs import is_stream
 from app.state import AppState
 from app.widgets import camera_menu as camera_menu_entries
+from app.widgets.stream_dialog import ask_for_stream
 from app.widgets.view_controls import LAYOUT_TITLES
 from engine.contract import BACKEND_CHOICES, FILLS
 from engine.errors import SaliencyError
@@ -74,6 +77,7 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
 
     file_menu = _menu(menu_bar.addMenu("&File"))
     add(file_menu, "open", "&Open video or image...", lambda: _open_file(window, state, handlers), "Ctrl+O")
+    add(file_menu, "open_stream", "Open s&tream...", lambda: _open_stream(window, store, handlers))
     add(
         file_menu,
         "reopen",
@@ -221,6 +225,14 @@ def _open_file(window: QMainWindow, state: AppState, handlers: MenuHandlers) -> 
     path, _ = QFileDialog.getOpenFileName(window, "Open a video or an image", start, VIDEO_FILTER)
     if path:
         handlers.open_source(path)
+
+
+def _open_stream(window: QMainWindow, store: QSettings, handlers: MenuHandlers) -> None:
+    """A stream's address, typed (the last stream opened to start from), opened as --source opens it."""
+    last = next((entry for entry in recent.recent_files(store) if is_stream(entry)), "")
+    address = ask_for_stream(window, last)
+    if address:
+        handlers.open_source(address)
 
 
 def _open_model(window: QMainWindow, state: AppState) -> None:

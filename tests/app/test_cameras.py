@@ -9,13 +9,17 @@ HTTP from this process.
 from __future__ import annotations
 
 import errno
+import functools
+import http.server
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import pytest
-from PyQt6.QtWidgets import QMenu
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication, QMenu
 
 from app import recent
 from app.playback import v4l2
@@ -24,6 +28,7 @@ from app.settings import load_state, save_state
 from app.source_specs import CameraMode, CameraSpec, describe, parse_camera, stream_problem
 from app.state import AppState
 from app.widgets import camera_menu
+from app.widgets.stream_dialog import StreamDialog
 from engine.errors import VideoError
 from tests.app.conftest import write_video
 
@@ -274,3 +279,66 @@ def test_a_bad_remembered_camera_is_skipped() -> None:
     state = AppState()
     assert state.apply_settings({"last_camera": "camera:0@wide"}) == ["last_camera"] and state.last_camera == ""
     assert state.apply_settings({"last_camera": "2"}) == [] and state.last_camera == "camera:2"
+
+
+# -- File > Open stream... ---------------------------------------------------------------------------------------------
+def test_the_stream_dialog_says_what_is_wrong_and_opens_only_a_good_address(qtbot) -> None:
+    dialog = StreamDialog(None, "")
+    qtbot.addWidget(dialog)
+    open_button = dialog.buttons.buttons()[0]
+    assert dialog.problem.text() == "" and not open_button.isEnabled()  # nothing typed yet: no reproach
+    qtbot.keyClicks(dialog.field, "udp://239.0.0.1")
+    assert dialog.problem.text().startswith("udp:// needs a port") and not open_button.isEnabled()
+    dialog._accept_if_valid()  # Enter in the field
+    assert dialog.result() == 0 and not dialog.isVisible()
+    qtbot.keyClicks(dialog.field, ":5000")
+    assert dialog.problem.text() == "" and open_button.isEnabled()
+    dialog._accept_if_valid()
+    assert dialog.result() == dialog.DialogCode.Accepted and dialog.address == "udp://239.0.0.1:5000"
+
+
+@pytest.fixture
+def http_stream(tmp_path) -> Iterator[str]:
+    """A video served over HTTP by this process (as a camera or a server streams it): its address."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    write_video(folder / "live.avi", 300, fourcc="MJPG")
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/live.avi"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_open_stream_opens_the_address_and_keeps_it_in_recent(qtbot, make_window, store, video_file, http_stream):
+    window = make_window(str(video_file), model=Path("absent.safetensors"))
+    qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4", timeout=WAIT_MS)
+    typed: list[str] = []
+
+    def type_the_address() -> None:  # in the dialog's own event loop, as a user would
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, StreamDialog)
+        typed.append(dialog.field.text())
+        dialog.field.setText(http_stream)
+        dialog.buttons.buttons()[0].click()
+
+    QTimer.singleShot(0, type_the_address)
+    window.menu_actions["open_stream"].trigger()
+    assert typed == [""]  # no stream opened before
+    qtbot.waitUntil(lambda: recent.recent_files(store)[:1] == [http_stream], timeout=WAIT_MS)
+    assert window.state.source_spec == http_stream and window.state.last_camera == ""
+    recent_menu = window.menu_actions["recent"].menu()
+    assert recent_menu is not None
+    recent_menu.aboutToShow.emit()
+    assert recent_menu.actions()[0].text() == f"&1 {http_stream}"
+
+    QTimer.singleShot(0, type_the_address)  # the dialog starts from the last stream opened
+    window.menu_actions["open_stream"].trigger()
+    assert typed == ["", http_stream]
