@@ -34,6 +34,8 @@ VIDIOC_ENUM_FMT = 0xC0405602  # struct v4l2_fmtdesc, 64 bytes
 VIDIOC_ENUM_FRAMESIZES = 0xC02C564A  # struct v4l2_frmsizeenum, 44 bytes
 VIDIOC_ENUM_FRAMEINTERVALS = 0xC034564B  # struct v4l2_frmivalenum, 52 bytes
 CAP_VIDEO_CAPTURE = 0x00000001
+CAP_VIDEO_OUTPUT = 0x00000002
+CAP_VIDEO_M2M = 0x00008000  # a codec or scaler (memory to memory), not a camera; older ones say CAPTURE | OUTPUT
 CAP_DEVICE_CAPS = 0x80000000  # device_caps is filled (else only the driver's capabilities)
 BUF_TYPE_VIDEO_CAPTURE = 1
 DISCRETE, CONTINUOUS, STEPWISE = 1, 2, 3  # V4L2_FRMSIZE_TYPE_* and V4L2_FRMIVAL_TYPE_* alike
@@ -54,7 +56,7 @@ class Camera:
         return f"{self.name} ({self.node.name})"
 
 
-def list_cameras(root: Path = SYS_ROOT, dev: Path = DEV_ROOT) -> list[Camera]:
+def list_cameras(root: Path = SYS_ROOT, dev: Path = DEV_ROOT, ioctl: Ioctl | None = None) -> list[Camera]:
     """The capture devices under `root` (a /sys/class/video4linux), in index order; their nodes are under `dev`.
     Empty when `root` does not exist (no video driver loaded)."""
     if not root.is_dir():
@@ -66,7 +68,7 @@ def list_cameras(root: Path = SYS_ROOT, dev: Path = DEV_ROOT) -> list[Camera]:
             continue
         node = dev / folder.name
         name = _read(folder / "name") or folder.name
-        capture, problem = _is_capture(node, folder)
+        capture, problem = _is_capture(node, folder, ioctl)
         if capture:
             cameras.append(Camera(int(match.group(1)), name, node, problem))
     return cameras
@@ -84,18 +86,19 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _is_capture(node: Path, folder: Path) -> tuple[bool, str]:
+def _is_capture(node: Path, folder: Path, ioctl: Ioctl | None) -> tuple[bool, str]:
     """(a capture device?, why its node could not be asked). Asked of the node when it opens; else the folder's
     `index` decides (0: the device's first node, its pictures)."""
     try:
-        capabilities = query_capabilities(node)
+        capabilities = query_capabilities(node, ioctl)
     except OSError as error:
         capabilities = None
         problem = _node_problem(node, error)
     else:
         problem = ""
     if capabilities is not None:
-        return bool(capabilities & CAP_VIDEO_CAPTURE), ""
+        camera = capabilities & CAP_VIDEO_CAPTURE and not capabilities & (CAP_VIDEO_OUTPUT | CAP_VIDEO_M2M)
+        return bool(camera), ""
     return _read(folder / "index") in ("", "0"), problem
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import http.server
+import os
 import struct
 import threading
 from collections.abc import Iterator
@@ -105,6 +106,36 @@ def test_cameras_are_listed_by_name_from_sys(video4linux) -> None:
     modes, note = v4l2.camera_modes(cameras[0])  # its node cannot be asked: common sizes, said so
     assert modes == list(v4l2.COMMON_MODES) and note.startswith("common sizes") and "not a V4L2 device" in note
     assert v4l2.list_cameras(root / "absent", dev) == []
+
+
+def test_the_capture_nodes_are_told_by_their_capabilities(video4linux, monkeypatch) -> None:
+    """VIDIOC_QUERYCAP answered as the drivers do (struct v4l2_capability: capabilities at 84, device_caps at 88):
+    the webcam's picture node is a camera; its metadata node, a codec (memory to memory) and an old codec that says
+    capture and output are not."""
+    root, dev = video4linux
+    for name, label in (("video3", "bcm2835-codec-decode"), ("video4", "old-codec")):
+        (root / name).mkdir()
+        (root / name / "name").write_text(label)
+        (dev / name).write_bytes(b"")
+    (dev / "video2").write_bytes(b"")
+    device_caps = {"video0": 0x04000001, "video1": 0x04800000, "video2": 0x04000001, "video3": 0x04008000}
+    device_caps["video4"] = 0x04000003
+    opened: dict[int, str] = {}
+    real_open = os.open
+
+    def watched_open(path: Path, flags: int) -> int:
+        assert flags & os.O_NONBLOCK and not flags & (os.O_WRONLY | os.O_RDWR)
+        fd = real_open(path, flags)
+        opened[fd] = Path(path).name
+        return fd
+
+    def driver(fd: int, request: int, buffer: bytearray) -> None:
+        assert request == v4l2.VIDIOC_QUERYCAP and len(buffer) == 104
+        struct.pack_into("=II", buffer, 84, 0x84A00001 | v4l2.CAP_DEVICE_CAPS, device_caps[opened[fd]])
+
+    monkeypatch.setattr(os, "open", watched_open)  # each node opened read-only and non-blocking, and which it is
+    cameras = v4l2.list_cameras(root, dev, driver)
+    assert [(camera.index, camera.problem) for camera in cameras] == [(0, ""), (2, "")]
 
 
 def test_a_cameras_modes_from_the_v4l2_enumeration(tmp_path) -> None:
