@@ -16,9 +16,11 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from app.explaining.mailbox import ExplainParams, ModelSpec
+from app.explaining.mailbox import CameraOrDemo, ExplainParams, ModelSpec
 from app.explaining.results import ModelInfo, SourceInfo
+from app.explaining.scheduler import AUTO_SOURCE
 from app.explaining.worker import PipelineWorker
+from app.source_specs import as_camera
 from app.state import AppState
 from engine.paths import DEMO_CLIP
 
@@ -60,7 +62,10 @@ class Controller(QObject):
         self.worker.set_params(self.params())
         self.worker.set_loop(self.state.loop)
         self.worker.load_model(ModelSpec.of(self.state))
-        self.worker.open_source(source)
+        if source == AUTO_SOURCE and self.state.last_camera:  # the camera chosen last, else the demo clip
+            self.worker.open_source(CameraOrDemo(self.state.last_camera))
+        else:
+            self.worker.open_source(source)
         self.worker.start()
 
     def params(self) -> ExplainParams:
@@ -87,7 +92,10 @@ class Controller(QObject):
             playing=info.kind != "image",
             region=None,  # a region of the frame belongs to the source it was drawn on
             source_path=info.path,
+            source_spec=info.spec,
         )
+        if info.chosen and info.kind == "camera" and as_camera(info.spec) is not None:
+            self.state.update(last_camera=info.spec)  # opened at the next start (without --source)
         if info.path and Path(info.path) != DEMO_CLIP:
             self.state.update(last_file=info.path)
         if info.note:  # e.g. why the demo clip plays instead of a webcam: a note that stays until read

@@ -1,4 +1,4 @@
-"""Menu entries added to the window's menus (app/menus.py builds those): File > Recent files; View > Explain the
+"""Menu entries added to the window's menus (app/menus.py builds those): File > Recent; View > Explain the
 whole frame (Esc), Keep the aspect ratio, Caption on snapshots and exports; Help > What am I looking at?, Messages
 
 They act on AppState directly and on the window through `ExtraHandlers`, like app/menus.py.
@@ -29,7 +29,7 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Extr
     actions: dict[str, QAction] = {}
     file_menu, view_menu, help_menu = (_menu_titled(window, title) for title in ("&File", "&View", "&Help"))
 
-    recent_menu = QMenu("Recent &files", window)
+    recent_menu = QMenu("Recen&t", window)
     recent_menu.aboutToShow.connect(lambda: recent.fill_menu(recent_menu, store, handlers.open_source, handlers.note))
     file_menu.insertMenu(_action_after(file_menu, "&Reopen last file"), recent_menu)
     actions["recent"] = _action(recent_menu.menuAction())

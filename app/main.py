@@ -32,11 +32,14 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """Live saliency for a black-box classifier (Dabkowski & Gal 2017): explain a webcam or a video.
 
-Without --source the app opens the first webcam, or the bundled demo clip when there is none."""
+Without --source the app opens the camera chosen last in the Camera menu (in its mode; at first webcam 0), or the
+bundled demo clip when it does not open."""
 
 EPILOG = """examples:
   python run_app.py                                   webcam 0, else the demo clip
   python run_app.py --source video.mp4 --class tabby  explain 'tabby' in a video
+  python run_app.py --source camera:0@1280x720:30     webcam 0 at 1280x720, 30 frames/s (or the nearest it has)
+  python run_app.py --source rtsp://192.168.1.20/live a network camera's stream
   python run_app.py --source box.mp4 --backend onnxruntime --benchmark-frames 200
                                                       headless speed measurement, prints frames/s and exits
   python run_app.py --source box.mp4 --record out.mp4 record the live view from the start (Ctrl+R stops)
@@ -55,7 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--source", type=_source, help="webcam index (0, 1, ...), a stream URL, or a video / image file"
+        "--source",
+        type=_source,
+        help="a webcam: its index (0, 1, ...), or camera:INDEX@WIDTHxHEIGHT:FPS for a size and frame rate "
+        "(camera:0@1280x720:30; camera:0@1280x720 leaves the rate to the camera); a stream's address (udp://, "
+        "tcp://, rtsp://, http(s)://); or a video / image file",
     )
     parser.add_argument(
         "--model",
@@ -155,10 +162,21 @@ def _refuse_window_options(parser: Parser, args: argparse.Namespace) -> None:
 
 
 def _source(text: str) -> str:
-    """A webcam index or a stream URL as given (the app opens it, and falls back to the demo clip when no webcam
-    answers); a file must open as a video or an image."""
-    if text.strip().isdigit() or "://" in text:
-        return text
+    """A webcam or a stream URL, checked for its form only (the app opens it and says when it does not answer); a
+    file must open as a video or an image."""
+    from app.source_specs import is_stream, parse_camera, stream_problem
+
+    try:
+        camera = parse_camera(text)
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from None
+    if camera is not None:
+        return str(camera)
+    if is_stream(text):
+        problem = stream_problem(text)
+        if problem is not None:
+            raise ArgumentTypeError(f"{text!r}: {problem}")
+        return text.strip()
     from app.playback.sources import open_source  # OpenCV: loaded only when a file is checked
     from engine.errors import VideoError
 

@@ -1,4 +1,5 @@
-"""The menus and keyboard shortcuts of the main window (File, Model, Camera, Playback, View, Help).
+"""The menus and keyboard shortcuts of the main window (File, Model, Camera, Playback, View, Help); the Camera
+menu's entries are app/widgets/camera_menu.py's, File > Open stream's dialog app/widgets/stream_dialog.py's.
 
 They act on AppState directly and on everything else through `MenuHandlers`, so this module knows no window.
 Shortcuts are application-wide: they work wherever focus is (app/shortcuts.py keeps text fields from eating them).
@@ -17,9 +18,12 @@ from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
-from app.playback.sources import list_cameras
+from app import recent
 from app.settings import save_folder, set_snapshot_folder, snapshot_folder, writable_folder
+from app.source_specs import is_stream
 from app.state import AppState
+from app.widgets import camera_menu as camera_menu_entries
+from app.widgets.stream_dialog import ask_for_stream
 from app.widgets.view_controls import LAYOUT_TITLES
 from engine.contract import BACKEND_CHOICES, FILLS
 from engine.errors import SaliencyError
@@ -73,6 +77,7 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
 
     file_menu = _menu(menu_bar.addMenu("&File"))
     add(file_menu, "open", "&Open video or image...", lambda: _open_file(window, state, handlers), "Ctrl+O")
+    add(file_menu, "open_stream", "Open s&tream...", lambda: _open_stream(window, store, handlers))
     add(
         file_menu,
         "reopen",
@@ -101,7 +106,7 @@ def build(window: QMainWindow, state: AppState, store: QSettings, handlers: Menu
     model_menu.aboutToShow.connect(lambda: _fill_model_menu(model_menu, state))
 
     camera_menu = _menu(menu_bar.addMenu("&Camera"))
-    camera_menu.aboutToShow.connect(lambda: _fill_camera_menu(camera_menu, state, handlers))
+    camera_menu.aboutToShow.connect(lambda: camera_menu_entries.fill(camera_menu, state, handlers.open_source))
 
     playback = _menu(menu_bar.addMenu("&Playback"))
     add(playback, "play", "&Play / pause", handlers.toggle_play, "Space")
@@ -215,27 +220,19 @@ def _blackbox_of(path: Path) -> str:
         return "unreadable card"
 
 
-def _fill_camera_menu(menu: QMenu, state: AppState, handlers: MenuHandlers) -> None:
-    """Probe the cameras each time the menu opens (they come and go); the one in use counts as present."""
-    menu.clear()
-    cameras = set(list_cameras())
-    if state.source_kind == "camera" and state.source_label.startswith("camera "):
-        cameras.add(int(state.source_label.split()[-1]))
-    if not cameras:
-        action = menu.addAction("No camera found")
-        assert action is not None
-        action.setEnabled(False)
-    for index in sorted(cameras):
-        action = menu.addAction(f"Camera {index}")
-        assert action is not None
-        action.triggered.connect(lambda _checked=False, index=index: handlers.open_source(index))
-
-
 def _open_file(window: QMainWindow, state: AppState, handlers: MenuHandlers) -> None:
     start = str(Path(state.last_file).parent) if state.last_file else ""
     path, _ = QFileDialog.getOpenFileName(window, "Open a video or an image", start, VIDEO_FILTER)
     if path:
         handlers.open_source(path)
+
+
+def _open_stream(window: QMainWindow, store: QSettings, handlers: MenuHandlers) -> None:
+    """A stream's address, typed (the last stream opened to start from), opened as --source opens it."""
+    last = next((entry for entry in recent.recent_files(store) if is_stream(entry)), "")
+    address = ask_for_stream(window, last)
+    if address:
+        handlers.open_source(address)
 
 
 def _open_model(window: QMainWindow, state: AppState) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from app.source_specs import CAMERA_FORM, parse_camera
 from engine.contract import ASPECTS, AUTO, BACKEND_CHOICES, FILLS
 from engine.runtime.views import LAYOUTS
 from engine.video.reader import FALLBACK_FPS
@@ -33,6 +34,7 @@ PERSISTENT = (
     "model_path",
     "steady_class",
     "smooth_mask",
+    "last_camera",
 )
 _FLAGS = ("show_box", "evidence", "loop", "caption", "steady_class", "smooth_mask")
 
@@ -68,6 +70,8 @@ class AppState:
     loop: bool = True
     last_file: str = ""  # the last file opened by the user (remembered; never the bundled demo clip)
     source_path: str = ""  # the file open now, the demo clip too ("" for a camera or a stream)
+    source_spec: str = ""  # what reopens the camera or stream open now (app/source_specs.py); "" for a file
+    last_camera: str = ""  # the camera (and mode) chosen last, opened at the start without --source (remembered)
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
     _restored: set[str] = field(default_factory=set, repr=False, compare=False)  # remembered values not changed since
 
@@ -163,6 +167,11 @@ def _validate(name: str, value: Any) -> Any:
         return region
     if name == "opacity":
         return min(max(float(value), 0.0), 1.0)
+    if name == "last_camera" and value != "":
+        camera = parse_camera(str(value))  # ValueError for a malformed one
+        if camera is None:
+            raise ValueError(f"last_camera must be a camera ({CAMERA_FORM}), not {value!r}")
+        return str(camera)
     if name == "target":
         if isinstance(value, bool):
             raise ValueError(f"target must be a class index >= 0 or AUTO ({AUTO}), not {value!r}")

@@ -314,8 +314,11 @@ class MainWindow(QMainWindow):
             self.state.update(region=region)
 
     def _remember_recent(self, info: SourceInfo) -> None:
+        """A file by its path, a camera by its spec, a stream by its address: when the user chose it."""
         if info.path and info.kind in ("video", "image") and Path(info.path) != DEMO_CLIP:
             recent.remember(self.store, info.path)
+        elif info.spec and info.chosen:
+            recent.remember(self.store, info.spec)
 
     def _checked(self, result: FrameResult) -> dict[str, float] | None:
         """The live evidence check of the frame on screen, when it has come (None: not checked)."""

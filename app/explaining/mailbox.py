@@ -19,7 +19,17 @@ from app.playback.sources import FrameSource
 from app.state import AppState
 from engine.contract import AUTO
 
-SourceSpec = str | int | Path | FrameSource  # a camera index, a file, a stream URL, AUTO_SOURCE, or a source open
+
+@dataclass(frozen=True)
+class CameraOrDemo:
+    """A camera (app/source_specs.py) when it opens, else the bundled demo clip: the start without --source, on
+    the camera remembered from the last session (AUTO_SOURCE: on camera 0)."""
+
+    camera: str = "camera:0"
+
+
+# a camera (index or spec), a file, a stream URL, AUTO_SOURCE, CameraOrDemo, or a source open
+SourceSpec = str | int | Path | FrameSource | CameraOrDemo
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ class SourceInfo:
     fps: float
     note: str = ""  # e.g. why the demo clip plays instead of a webcam
     path: str = ""  # the file, for video and image sources
+    spec: str = ""  # what opens a camera or a stream again (camera:0@1280x720:30, rtsp://...); "" for files
+    chosen: bool = True  # asked for by the user (not the camera or the demo clip the app started on)
 
 
 @dataclass(frozen=True)

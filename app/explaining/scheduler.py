@@ -42,6 +42,7 @@ import numpy as np
 from app.explaining.live_steadiness import LiveSteadiness, steadiness_changed
 from app.explaining.loading import Build, ModelLoad, build_explainer
 from app.explaining.mailbox import (
+    CameraOrDemo,
     Clock,
     ExplainParams,
     ModelSpec,
@@ -56,6 +57,7 @@ from app.explaining.stats import RateMeter
 from app.playback.pacing import Drops, PlaybackClock
 from app.playback.read_ahead import ReadAhead
 from app.playback.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
+from app.source_specs import reopening_text
 from engine.contract import AUTO, Explanation
 from engine.errors import BackendUnavailableError, SaliencyError, UnknownClassError, VideoError
 from engine.paths import DEMO_CLIP
@@ -223,12 +225,13 @@ class Scheduler:
 
     # -- sources --------------------------------------------------------------------------------------------------
     def _open(self, spec: SourceSpec) -> None:
-        note = ""
+        note, chosen = "", True
         try:
             if isinstance(spec, FrameSource):
                 source = spec
-            elif spec == AUTO_SOURCE:
-                source, note = _first_camera_or_demo()
+            elif spec == AUTO_SOURCE or isinstance(spec, CameraOrDemo):
+                source, note = _first_camera_or_demo(spec.camera if isinstance(spec, CameraOrDemo) else "camera:0")
+                chosen = False
             else:
                 source = open_source(spec, background=False)
         except SaliencyError as error:  # keep showing what was open before
@@ -245,7 +248,10 @@ class Scheduler:
         self._pacing.restart()
         if self.evidence_stream is not None:
             self.evidence_stream.clear()
-        self.out.source_opened(self._info(note))
+        info = self._info(note or getattr(source, "mode_note", ""))
+        if not info.spec and not info.path and isinstance(spec, (str, int)) and chosen:  # a source without its own
+            info = replace(info, spec=reopening_text(spec))
+        self.out.source_opened(replace(info, chosen=chosen))
         first = self.reader.read()
         if first is not None:
             self._show(first)
@@ -254,7 +260,9 @@ class Scheduler:
         source = self.source
         assert source is not None
         path = str(source.path.resolve()) if isinstance(source, (VideoFileSource, ImageSource)) else ""
-        return SourceInfo(self.generation, source.kind, source.label, source.frame_count, source.fps, note, path)
+        spec = "" if path else getattr(source, "spec", "")
+        info = SourceInfo(self.generation, source.kind, source.label, source.frame_count, source.fps, note, path)
+        return replace(info, spec=spec)
 
     def _close_source(self) -> None:
         if isinstance(self.reader, ReadAhead):
@@ -481,9 +489,10 @@ def _framing(params: ExplainParams) -> tuple[object, ...]:
     return params.region, params.aspect, params.fill if params.aspect == "pad" else None
 
 
-def _first_camera_or_demo() -> tuple[FrameSource, str]:
+def _first_camera_or_demo(camera: str) -> tuple[FrameSource, str]:
     try:
-        return open_source(0), "Showing camera 0."
+        source = open_source(camera)
+        return source, getattr(source, "mode_note", "") or f"Showing {source.label}."
     except SaliencyError as camera_error:
         if not DEMO_CLIP.exists():
             raise SaliencyError(f"{camera_error}; and the demo clip {DEMO_CLIP} is missing. Open a file.") from None

@@ -18,6 +18,7 @@ import numpy as np
 
 from app.playback.file_seeker import FileSeeker
 from app.playback.frame_index import FrameIndex, thumbnail_key
+from app.source_specs import CameraMode, CameraSpec, parse_camera
 from engine.errors import VideoError
 from engine.video.reader import FALLBACK_FPS, VideoReader, frame_rate
 
@@ -74,16 +75,26 @@ class CameraSource(FrameSource):
     kind = "camera"
 
     def __init__(
-        self, device: int | str, *, open_timeout: float = 5.0, frame_timeout: float = 2.0, max_failures: int = 5
+        self,
+        device: int | str,
+        *,
+        open_timeout: float = 5.0,
+        frame_timeout: float = 2.0,
+        max_failures: int = 5,
+        mode: CameraMode | None = None,
     ) -> None:
+        """`mode`: the size and frame rate to ask the camera for (it gives the nearest it has: `mode_note` says
+        what it gives); None: its own default."""
         self.device = device
         self.label = f"camera {device}" if isinstance(device, int) else str(device)
+        self.spec = str(CameraSpec(device, mode)) if isinstance(device, int) else device  # what reopens it
         self._frame_timeout = frame_timeout
         self._max_failures = max_failures
         self._capture = cv2.VideoCapture(device)
         if not self._capture.isOpened():
             self._capture.release()
             raise VideoError(f"{self.label} did not open: there is no such camera, or another program uses it")
+        self._ask_for_mode(mode)
         self.fps = frame_rate(self._capture)
         self._condition = threading.Condition()
         self._latest: np.ndarray | None = None
@@ -97,6 +108,29 @@ class CameraSource(FrameSource):
         if not self._wait_for_frame(open_timeout):
             self.close()
             raise VideoError(f"{self.label} opened but sent no picture within {open_timeout:.0f} s")
+        self.mode_note = self._mode_note(mode)
+
+    def _ask_for_mode(self, mode: CameraMode | None) -> None:
+        """Ask for `mode` before the first frame: compressed frames first (USB cameras offer their large sizes and
+        high rates as MJPG; one that has none keeps its format), then the size, then the rate."""
+        if mode is None:
+            return
+        self._capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
+        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, mode.width)
+        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, mode.height)
+        if mode.fps is not None:
+            self._capture.set(cv2.CAP_PROP_FPS, mode.fps)
+
+    def _mode_note(self, asked: CameraMode | None) -> str:
+        """What the camera gives (its first frame's size, the rate it reports) against what was asked; "" when
+        nothing was asked."""
+        if asked is None or self._latest is None:
+            return ""
+        height, width = self._latest.shape[:2]
+        given = CameraMode(width, height, round(self.fps, 2))
+        if (width, height) == (asked.width, asked.height) and (asked.fps is None or abs(self.fps - asked.fps) < 0.5):
+            return f"{self.label} gives {given}, as asked"
+        return f"{self.label} gives {given}, not the {asked} asked for (the nearest it offers)"
 
     def _capture_loop(self) -> None:
         failures = 0
@@ -439,13 +473,14 @@ class ImageSource(FrameSource):
 
 
 def open_source(spec: int | str | Path, *, background: bool = True) -> FrameSource:
-    """A camera index (0, '1'), a stream URL (rtsp://...), or a video / image file. `background`: a video file
-    starts its index and seeker now (False: at its `start_background`)."""
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
-        return CameraSource(int(spec))
+    """A camera (0, '1', 'camera:0@1280x720:30': app/source_specs.py), a stream URL (rtsp://...), or a video / image
+    file. `background`: a video file starts its index and seeker now (False: at its `start_background`)."""
+    camera = _camera(spec)
+    if camera is not None:
+        return CameraSource(camera.index, mode=camera.mode)
     if isinstance(spec, str) and "://" in spec:
         return CameraSource(spec)
-    path = Path(spec).expanduser()
+    path = Path(str(spec)).expanduser()
     if not path.exists():
         raise VideoError(f"{path} does not exist")
     if path.is_dir():
@@ -460,12 +495,10 @@ def open_source(spec: int | str | Path, *, background: bool = True) -> FrameSour
         raise video_error
 
 
-def list_cameras(limit: int = 4) -> list[int]:
-    """Indices of the cameras that open (probing costs a moment per index, so only the first few)."""
-    found = []
-    for index in range(limit):
-        capture = cv2.VideoCapture(index)
-        if capture.isOpened():
-            found.append(index)
-        capture.release()
-    return found
+def _camera(spec: int | str | Path) -> CameraSpec | None:
+    if isinstance(spec, Path):
+        return None
+    try:
+        return parse_camera(spec)
+    except ValueError as error:
+        raise VideoError(str(error)) from None

@@ -20,7 +20,8 @@ def test_help_explains_the_options(capsys):
         parse_args(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--source", "--model", "--backend", "--class", "--benchmark-frames", "webcam"):
+    options = ("--source", "--model", "--backend", "--class", "--benchmark-frames", "webcam", "camera:0@1280x720:30")
+    for option in options:
         assert option in text
 
 
@@ -108,6 +109,9 @@ def test_bad_arguments_are_one_line_and_status_2(capsys, tmp_path):
         (["--source", str(tmp_path / "missing.mp4")], "argument --source:", "does not exist"),
         (["--source", str(text)], "argument --source:", "could not be opened as a video"),
         (["--source", str(tmp_path)], "argument --source:", "is a folder"),
+        (["--source", "camera:0@1280"], "argument --source:", "write camera:INDEX[@WIDTHxHEIGHT[:FPS]]"),
+        (["--source", "udp://192.168.1.20"], "argument --source:", "udp:// needs a port"),
+        (["--source", "ftp://host/clip"], "argument --source:", "ftp:// is not a stream this app opens"),
         (["--model", str(tmp_path / "nope.safetensors")], "argument --model:", "does not exist"),
         (["--model", str(text)], "argument --model:", "not a readable safetensors model file"),
         (["--class", "no-such-class"], "argument --class:", "no class named 'no-such-class'"),
@@ -133,7 +137,8 @@ def test_good_arguments_come_back_resolved(video_file, tmp_path):
     assert parse_args([]).target is None  # no --class: the remembered choice stays
     assert parse_args(["--model", str(generic), "--class", "class 7"]).target == 7
     # cameras and streams are opened by the app (which falls back to the demo clip), not by the check
-    assert parse_args(["--source", "7"]).source == "7"
+    assert parse_args(["--source", "7"]).source == "camera:7"  # (in the form Recent and the session keep)
+    assert parse_args(["--source", "camera:1@1280x720:30"]).source == "camera:1@1280x720:30"
     assert parse_args(["--source", "rtsp://camera.invalid/stream"]).source == "rtsp://camera.invalid/stream"
 
 

@@ -168,7 +168,7 @@ def test_recent_files_keep_eight_newest_first_and_drop_missing_ones(store, tmp_p
     recent.fill_menu(menu, store, opened.append, notes.append)
     names = [action.text() for action in menu.actions() if action.data()]
     assert len(names) == recent.MAX_RECENT - 1 and not any("clip9" in name for name in names)
-    assert notes == ["Removed from Recent files (no longer there): clip9.mp4"]
+    assert notes == ["Removed from Recent (no longer there): clip9.mp4"]
     assert str(files[9].resolve()) not in recent.recent_files(store)  # remembered as gone
     menu.actions()[0].trigger()
     assert opened == [str(files[5].resolve())]
