@@ -57,6 +57,7 @@ from app.explaining.stats import RateMeter
 from app.playback.pacing import Drops, PlaybackClock
 from app.playback.read_ahead import ReadAhead
 from app.playback.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
+from app.playback.v4l2 import camera_not_listed
 from app.source_specs import reopening_text
 from engine.contract import AUTO, Explanation
 from engine.errors import BackendUnavailableError, SaliencyError, UnknownClassError, VideoError
@@ -491,6 +492,9 @@ def _framing(params: ExplainParams) -> tuple[object, ...]:
 
 def _first_camera_or_demo(camera: str) -> tuple[FrameSource, str]:
     try:
+        unlisted = camera_not_listed(camera)
+        if unlisted:  # asking OpenCV for a camera that is not there takes seconds on some systems
+            raise VideoError(unlisted)
         source = open_source(camera)
         return source, getattr(source, "mode_note", "") or f"Showing {source.label}."
     except SaliencyError as camera_error:

@@ -17,11 +17,12 @@ import fcntl
 import os
 import re
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.source_specs import CameraMode
+from app.source_specs import CameraMode, as_camera
 
 SYS_ROOT = Path("/sys/class/video4linux")
 DEV_ROOT = Path("/dev")
@@ -72,6 +73,18 @@ def list_cameras(root: Path = SYS_ROOT, dev: Path = DEV_ROOT, ioctl: Ioctl | Non
         if capture:
             cameras.append(Camera(int(match.group(1)), name, node, problem))
     return cameras
+
+
+def camera_not_listed(camera: str, root: Path = SYS_ROOT, dev: Path = DEV_ROOT) -> str:
+    """Why the camera `camera` (a spec of app/source_specs.py) is surely not there, without opening it: on Linux, a
+    number /sys does not list (the start without --source then plays the demo clip at once, instead of waiting on
+    OpenCV's probe of a missing index); '' when it may be there, or where /sys cannot tell (other systems)."""
+    spec = as_camera(camera)
+    if spec is None or not sys.platform.startswith("linux"):
+        return ""
+    if any(listed.index == spec.index for listed in list_cameras(root, dev)):
+        return ""
+    return f"camera {spec.index} is not listed in {root}"
 
 
 def _number(folder: Path) -> tuple[int, str]:

@@ -302,8 +302,21 @@ def test_the_remembered_camera_is_tried_first_then_the_demo_clip(qtbot, make_win
     window = make_window(AUTO_SOURCE, model=tmp_path / "absent.safetensors", last_camera="camera:7@640x480:30")
     qtbot.waitUntil(lambda: window.state.source_label != "", timeout=WAIT_MS)
     assert window.state.source_label == "box.mp4"  # no camera 7 here
-    assert any("camera 7 did not open" in text and "demo clip" in text for text in window.status.recent)
+    assert any(
+        ("camera 7 did not open" in text or "camera 7 is not listed" in text) and "demo clip" in text
+        for text in window.status.recent
+    )
     assert window.state.last_camera == "camera:7@640x480:30"  # not forgotten: it may be plugged in next time
+
+
+def test_a_camera_sys_does_not_list_is_not_probed_at_start(video4linux, monkeypatch) -> None:
+    root, dev = video4linux
+    monkeypatch.setattr(v4l2.sys, "platform", "linux")
+    assert v4l2.camera_not_listed("camera:0@1280x720:30", root, dev) == ""  # listed: OpenCV is asked
+    assert v4l2.camera_not_listed("camera:1", root, dev) == f"camera 1 is not listed in {root}"  # a metadata node
+    assert v4l2.camera_not_listed("camera:0", root / "absent", dev).startswith("camera 0 is not listed")
+    monkeypatch.setattr(v4l2.sys, "platform", "darwin")  # /sys cannot tell there
+    assert v4l2.camera_not_listed("camera:1", root, dev) == ""
 
 
 def test_a_bad_remembered_camera_is_skipped() -> None:
