@@ -20,6 +20,7 @@ class SourceInfo:
     fps: float
     note: str = ""  # e.g. why the demo clip plays instead of a webcam
     path: str = ""  # the file, for video and image sources
+    live_clock: str = ""  # live sources: what "behind live" counts from (FrameSource.live_clock); "" for files
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class FrameResult:
     captured_at: float
     done_at: float
     played: Played | None = None  # how the live view came to the explanation (None: nothing explained)
+    live_at: float | None = None  # live sources: when the picture was live at its origin (perf_counter's clock)
 
 
 @dataclass

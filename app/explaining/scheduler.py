@@ -53,6 +53,7 @@ from app.explaining.mailbox import (
 )
 from app.explaining.results import FrameResult, ModelInfo, Outlets, Played, SourceInfo, WorkerStats
 from app.explaining.stats import RateMeter
+from app.playback.live_ahead import LiveAhead
 from app.playback.pacing import Drops, PlaybackClock
 from app.playback.read_ahead import ReadAhead
 from app.playback.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
@@ -95,7 +96,8 @@ class Scheduler:
         self._results: Slot[FrameResult] = Slot()
         # owned by the pipeline's thread
         self.source: FrameSource | None = None
-        self.reader: FrameSource | ReadAhead | None = None  # what frames are read through: a ReadAhead for files
+        # what frames are read through: a ReadAhead for files, a LiveAhead for cameras and streams
+        self.reader: FrameSource | ReadAhead | LiveAhead | None = None
         self.generation = 0
         self.explainer: Explainer | None = None
         self.evidence_stream: EvidenceStream | None = None
@@ -238,7 +240,7 @@ class Scheduler:
         self._current = None
         self._steady.reset()
         self.source = source
-        self.reader = ReadAhead(source) if source.kind == "video" and source.seekable else source
+        self.reader = _reader_of(source)
         self._prepare_ahead()
         self.generation += 1
         self.playing = source.kind != "image"
@@ -254,10 +256,12 @@ class Scheduler:
         source = self.source
         assert source is not None
         path = str(source.path.resolve()) if isinstance(source, (VideoFileSource, ImageSource)) else ""
-        return SourceInfo(self.generation, source.kind, source.label, source.frame_count, source.fps, note, path)
+        return SourceInfo(
+            self.generation, source.kind, source.label, source.frame_count, source.fps, note, path, source.live_clock
+        )
 
     def _close_source(self) -> None:
-        if isinstance(self.reader, ReadAhead):
+        if isinstance(self.reader, (ReadAhead, LiveAhead)):
             self.reader.close()
         self.reader = None
         if self.source is not None:
@@ -273,6 +277,10 @@ class Scheduler:
         """Headers only estimate the frame count: once the source has counted, the GUI hears the exact one, and
         once that a file ends well before its header's count."""
         source = self.source
+        if source is not None and source.live:  # a live source's notes: lost, back, another picture size
+            while (notice := source.take_notice()) is not None:
+                self.out.source_notice(notice)
+            return
         if not isinstance(source, VideoFileSource):
             return
         if source.refresh_count():
@@ -281,7 +289,7 @@ class Scheduler:
         if notice is not None:
             self.out.source_notice(notice)
 
-    def _play_one(self, source: FrameSource | ReadAhead) -> None:
+    def _play_one(self, source: FrameSource | ReadAhead | LiveAhead) -> None:
         """Read (or wait for) the next frame of the playback and show it."""
         self._check_source()
         video = self.source is not None and self.source.kind == "video"
@@ -293,6 +301,9 @@ class Scheduler:
             self._close_source()
             self.playing = False
             self.out.source_lost(str(error))
+            return
+        if frame is None and self.source is not None and self.source.live:
+            self._check_source()  # no new picture (a slow or lost stream, being tried again): the last one stays
             return
         if frame is None:  # the end of the file
             self._check_source()
@@ -307,7 +318,7 @@ class Scheduler:
                 return
         self._show(frame, follows=True)
 
-    def _keep_time(self, reader: FrameSource | ReadAhead) -> bool:
+    def _keep_time(self, reader: FrameSource | ReadAhead | LiveAhead) -> bool:
         """Real-time playback: pass over the frames we are late for, wait for the ones that are early. False when
         a request interrupted the wait."""
         source = self.source
@@ -402,7 +413,7 @@ class Scheduler:
         if self.evidence_stream is not None:
             self.evidence_stream.close()
             self.evidence_stream = None
-        if isinstance(self.reader, ReadAhead):
+        if isinstance(self.reader, (ReadAhead, LiveAhead)):
             self.reader.set_prepare(None)  # the read-ahead thread must not prepare for a closed model
         if self.explainer is not None:
             self.explainer.close()
@@ -411,7 +422,7 @@ class Scheduler:
     # -- one frame ------------------------------------------------------------------------------------------------
     def _prepare_ahead(self) -> None:
         """Tell the read-ahead thread how to prepare frames: for the model loaded and the views' size."""
-        if not isinstance(self.reader, ReadAhead):
+        if not isinstance(self.reader, (ReadAhead, LiveAhead)):
             return
         explainer = self.explainer
         self.reader.set_prepare(None if explainer is None else partial(self._prepare_now, explainer))
@@ -419,7 +430,7 @@ class Scheduler:
     def _prepared(self, frame: Frame, explainer: Explainer) -> PreparedFrame:
         """The frame's preparation made ahead when it fits the model and the views' size, else made now."""
         reader = self.reader
-        if isinstance(reader, ReadAhead) and frame.prepared is not None:
+        if isinstance(reader, (ReadAhead, LiveAhead)) and frame.prepared is not None:
             if frame.prepared_with == reader.prepare_generation:
                 return cast("PreparedFrame", frame.prepared)
         return self._prepare_now(explainer, frame.image)
@@ -455,7 +466,14 @@ class Scheduler:
             self.stats.timings_ms = dict(explanation.timings_ms)
             self.stats.model_ms = explanation.timings_ms.get("total", 0.0)
         result = FrameResult(
-            self.generation, frame.index, frame.image, explanation, frame.captured_at, self.clock.now(), played
+            self.generation,
+            frame.index,
+            frame.image,
+            explanation,
+            frame.captured_at,
+            self.clock.now(),
+            played,
+            live_at=frame.live_at,
         )
         if self._results.put(result):
             self.drops.unshown += 1  # the GUI had not taken the previous result yet
@@ -479,6 +497,16 @@ class Scheduler:
 def _framing(params: ExplainParams) -> tuple[object, ...]:
     """What `prepare` does with a frame depends on (frames prepared ahead with other values are prepared again)."""
     return params.region, params.aspect, params.fill if params.aspect == "pad" else None
+
+
+def _reader_of(source: FrameSource) -> FrameSource | ReadAhead | LiveAhead:
+    """Frames of a file are decoded and prepared ahead; a live source's newest picture is prepared beside the
+    model; a still image is read as it is."""
+    if source.kind == "video" and source.seekable:
+        return ReadAhead(source)
+    if source.live:
+        return LiveAhead(source)
+    return source
 
 
 def _first_camera_or_demo() -> tuple[FrameSource, str]:
