@@ -21,6 +21,9 @@ first explained frame back.
 The live pipeline, staged so that two CPU cores do two things at once (issue 13):
 - a video file is read through ReadAhead: the next frame is decoded and prepared for the model and the view (resized
   to the size the views are shown at, `set_view_size`) in a thread of its own while this frame is explained;
+- a live source (a camera, a stream) is read through LiveAhead: its newest picture is prepared in a thread of its
+  own while the one before is explained; when it has nothing new (a stream lost and being tried again) the picture
+  on screen stays, and its notes (lost, back, another size) go out as `source_notice`;
 - `_show` makes the mask and the views at that size and hands them over at once;
 - the evidence check (two more black-box passes) runs in the EvidenceStream's thread on the newest explained frame,
   about ten times a second, and reports separately (`evidence_ready`): it never holds a mask back.
@@ -218,6 +221,8 @@ class Scheduler:
         source, reader = self.source, self.reader
         self.playing = playing and source is not None and source.kind != "image"
         self._pacing.restart()
+        if self.playing and isinstance(reader, LiveAhead):
+            reader.drop_ready()  # a live picture made ready before the pause is as old as the pause
         if self.playing and source is not None and reader is not None and source.frame_count:
             if (reader.position or 0) >= source.frame_count:
                 self._steady.reset()

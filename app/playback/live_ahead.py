@@ -89,6 +89,14 @@ class LiveAhead:
             raise ready
         return ready
 
+    def drop_ready(self) -> None:
+        """Throw away the picture waiting (playing again after a pause: it is as old as the pause)."""
+        with self._condition:
+            if isinstance(self._ready, Frame):
+                self._ready = None
+                self.source.dropped += 1
+                self._condition.notify_all()
+
     def skip(self, count: int) -> None:
         """Nothing to pass over: a live source always gives its newest picture."""
 

@@ -246,6 +246,11 @@ def test_live_ahead_prepares_the_newest_picture_beside_the_pipeline(udp_stream) 
             frame = read_frame(ahead)
         assert frame.prepared == (360, 640, 3)
         assert ahead.position is None
+        time.sleep(0.2)  # a pause: the picture made ready meanwhile is thrown away when playing again
+        dropped = source.dropped
+        ahead.drop_ready()
+        assert source.dropped in (dropped, dropped + 1)
+        assert read_frame(ahead).live_at is not None
     finally:
         ahead.close()
         source.close()
