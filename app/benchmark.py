@@ -112,7 +112,10 @@ class Benchmark(HeadlessRun):
         self._evidence_count = 0
         self._shape = ""
         self._views = ""
+        self._behind: list[tuple[float, float]] = []  # live sources: (seconds since the start, ms behind live)
+        self._live_clock = ""
         window.worker.evidence_ready.connect(self._on_evidence)
+        window.worker.source_opened.connect(lambda info: setattr(self, "_live_clock", info.live_clock))
 
     def _on_result(self, result: FrameResult) -> None:
         if result.explanation is None:
@@ -127,6 +130,9 @@ class Benchmark(HeadlessRun):
             return
         self._count += 1
         self._timings.append(dict(result.explanation.timings_ms))
+        if result.live_at is not None:
+            now = time.perf_counter()
+            self._behind.append((now - self._started_at, (now - result.live_at) * 1000.0))
         if self._count >= self.frames:
             self._finish()
 
@@ -164,6 +170,9 @@ class Benchmark(HeadlessRun):
             f"  per shown frame {1000 * elapsed / self._count:.1f} ms; the engine's part {engine_ms:.1f} ms "
             f"(decoding and preparing the next frame, the evidence check and painting run beside it)"
         )
+        if self._behind:
+            print(f"  {live_edge_summary(self._behind)}")
+            print(f"  (counted from {self._live_clock}, to the moment each result was handed to the views)")
         platform = QGuiApplication.platformName()
         print(f"  {self.startup.summary()}, painted on the {platform} platform")
         print(
@@ -182,6 +191,21 @@ class Benchmark(HeadlessRun):
         sys.stdout.flush()
         self.exit_code = 0
         self._stop()
+
+
+def live_edge_summary(behind: list[tuple[float, float]]) -> str:
+    """'behind the live edge: median N ms, 95th M ms, worst W ms; per minute (median): ...' from (seconds since the
+    start, ms behind) of each shown picture."""
+    values = sorted(ms for _, ms in behind)
+    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+    minutes: dict[int, list[float]] = {}
+    for seconds, ms in behind:
+        minutes.setdefault(int(seconds // 60), []).append(ms)
+    per_minute = ", ".join(f"{statistics.median(ms):.0f}" for _, ms in sorted(minutes.items()))
+    return (
+        f"behind the live edge: median {statistics.median(values):.0f} ms, 95th {p95:.0f} ms, worst {values[-1]:.0f} "
+        f"ms; per minute (median, ms): {per_minute}"
+    )
 
 
 class SeekBenchmark(HeadlessRun):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 CAMERA_PREFIX = "camera:"
-STREAM_SCHEMES = ("udp", "tcp", "rtsp", "http", "https")
-SCHEMES_TEXT = "udp://, tcp://, rtsp://, http:// or https://"
+# the addresses app/playback/stream.py opens with PyAV (FFmpeg's protocols); the one list, for it and the dialog
+STREAM_SCHEMES = ("udp", "tcp", "rtp", "rtsp", "rtmp", "srt", "http", "https")
+SCHEMES_TEXT = "udp://, tcp://, rtsp://, http:// or https:// (also rtp://, rtmp://, srt://)"
 CAMERA_FORM = "camera:INDEX[@WIDTHxHEIGHT[:FPS]], e.g. camera:0@1280x720:30"
 _CAMERA = re.compile(r"camera:(\d+)(?:@(\d+)x(\d+)(?::(\d+(?:\.\d+)?))?)?")
 
@@ -108,9 +109,10 @@ def stream_problem(text: str) -> str | None:
         port = parts.port
     except ValueError:
         return f"{scheme}://: the port must be a number from 0 to 65535"
-    example = f"{scheme}://192.168.1.20:5000" if scheme in ("udp", "tcp") else f"{scheme}://192.168.1.20/stream"
+    needs_port = scheme in ("udp", "tcp", "rtp", "srt")  # a bare socket: no default port
+    example = f"{scheme}://192.168.1.20:5000" if needs_port else f"{scheme}://192.168.1.20/stream"
     listening = scheme == "udp" and parts.netloc.startswith("@")  # udp://@:5000 receives on port 5000
-    if scheme in ("udp", "tcp") and port is None:
+    if needs_port and port is None:
         return f"{scheme}:// needs a port, e.g. {example}" + (
             " (udp://@:5000 listens on 5000)" if scheme == "udp" else ""
         )

@@ -61,7 +61,7 @@ class AppState:
     smooth_mask: bool = True  # the mask is averaged over consecutive frames
     # the player
     source_label: str = ""  # "camera 0", "box.mp4", ...
-    source_kind: str = ""  # "camera" | "video" | "image" | ""
+    source_kind: str = ""  # "camera" | "stream" | "video" | "image" | ""
     frame_count: int | None = None  # None: a live camera (no end)
     fps: float = FALLBACK_FPS
     frame_index: int | None = None  # the frame on screen
@@ -112,7 +112,7 @@ class AppState:
 
     def position_text(self) -> str:
         """'frame 12 / 455   0:00.40 / 0:15.18' for files; the camera's name for live sources."""
-        if self.source_kind == "camera":
+        if self.source_kind in ("camera", "stream"):
             return f"live: {self.source_label}"
         if self.frame_index is None or not self.frame_count:
             return "no frame"

@@ -4,6 +4,7 @@ AppState, the Controller, the PipelineWorker and the widgets; menus are built in
 from __future__ import annotations
 
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from app import extra_menus, menus, recent, settings, shortcuts
 from app.controller import Controller
 from app.explaining.mailbox import SourceSpec
 from app.explaining.results import FrameResult, ModelInfo, SourceInfo, shown_evidence
-from app.explaining.stats import LatencyMeter, RateMeter
+from app.explaining.stats import LatencyMeter, LiveEdgeMeter, RateMeter
 from app.explaining.worker import PipelineWorker
 from app.export.recording import LiveRecording
 from app.export.snapshot import snapshot_image, write_png
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.shown = RateMeter()
         self.evidence_updates = RateMeter()  # evidence checks received (the status bar and the benchmark show it)
         self.latency = LatencyMeter()
+        self.live_edge = LiveEdgeMeter()  # live sources: how far behind now the pictures shown are
         self.latest_evidence: Evidence | None = None
         self.classes: tuple[ClassInfo, ...] = imagenet_classes()  # until the model says which black box it explains
         self._build()
@@ -140,6 +142,7 @@ class MainWindow(QMainWindow):
         self.worker.result_ready.connect(self._show_next_result)
         self.worker.evidence_ready.connect(self._on_evidence)
         self.worker.source_opened.connect(self._remember_recent)
+        self.worker.source_opened.connect(self._on_source_opened)
         self.region_selector.dragged.connect(self._on_region_dragged)
         self.grid.view_size_changed.connect(self.worker.set_view_size)
         self.player.seek_requested.connect(self.seek)
@@ -229,6 +232,8 @@ class MainWindow(QMainWindow):
             self.latency.record(result.captured_at, result.done_at, self.state.playing)
             self.top5.show_predictions(explanation.top5, explanation.target)
             self._show_evidence()
+        if result.live_at is not None and self.state.playing:
+            self.live_edge.record(result.live_at, time.perf_counter())
         self.shown.tick()
         self._refresh_help()
         self.recording.on_shown(result, self.latest_evidence)
@@ -261,6 +266,7 @@ class MainWindow(QMainWindow):
 
     def _update_rates(self) -> None:
         self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
+        self.status.show_live_edge(self.live_edge.median_ms())
         self.status.show_recording(self.recording.status_text())
 
     def _on_model_ready(self, info: ModelInfo) -> None:
@@ -312,6 +318,10 @@ class MainWindow(QMainWindow):
         region = frame_region(drag, picture_size, frame_size, self.state.region)
         if region is not None:
             self.state.update(region=region)
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.live_edge.reset()
+        self.status.set_live_clock(info.live_clock)
 
     def _remember_recent(self, info: SourceInfo) -> None:
         """A file by its path, a camera by its spec, a stream by its address: when the user chose it."""

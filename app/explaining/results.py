@@ -20,6 +20,7 @@ class SourceInfo:
     fps: float
     note: str = ""  # e.g. why the demo clip plays instead of a webcam
     path: str = ""  # the file, for video and image sources
+    live_clock: str = ""  # live sources: what "behind live" counts from (FrameSource.live_clock); "" for files
     spec: str = ""  # what opens a camera or a stream again (camera:0@1280x720:30, rtsp://...); "" for files
     chosen: bool = True  # asked for by the user (not the camera or the demo clip the app started on)
 
@@ -66,6 +67,7 @@ class FrameResult:
     captured_at: float
     done_at: float
     played: Played | None = None  # how the live view came to the explanation (None: nothing explained)
+    live_at: float | None = None  # live sources: when the picture was live at its origin (perf_counter's clock)
 
 
 @dataclass

@@ -21,6 +21,9 @@ first explained frame back.
 The live pipeline, staged so that two CPU cores do two things at once (issue 13):
 - a video file is read through ReadAhead: the next frame is decoded and prepared for the model and the view (resized
   to the size the views are shown at, `set_view_size`) in a thread of its own while this frame is explained;
+- a live source (a camera, a stream) is read through LiveAhead: its newest picture is prepared in a thread of its
+  own while the one before is explained; when it has nothing new (a stream lost and being tried again) the picture
+  on screen stays, and its notes (lost, back, another size) go out as `source_notice`;
 - `_show` makes the mask and the views at that size and hands them over at once;
 - the evidence check (two more black-box passes) runs in the EvidenceStream's thread on the newest explained frame,
   about ten times a second, and reports separately (`evidence_ready`): it never holds a mask back.
@@ -54,6 +57,7 @@ from app.explaining.mailbox import (
 )
 from app.explaining.results import FrameResult, ModelInfo, Outlets, Played, SourceInfo, WorkerStats
 from app.explaining.stats import RateMeter
+from app.playback.live_ahead import LiveAhead
 from app.playback.pacing import Drops, PlaybackClock
 from app.playback.read_ahead import ReadAhead
 from app.playback.sources import Frame, FrameSource, ImageSource, VideoFileSource, open_source
@@ -98,7 +102,8 @@ class Scheduler:
         self._results: Slot[FrameResult] = Slot()
         # owned by the pipeline's thread
         self.source: FrameSource | None = None
-        self.reader: FrameSource | ReadAhead | None = None  # what frames are read through: a ReadAhead for files
+        # what frames are read through: a ReadAhead for files, a LiveAhead for cameras and streams
+        self.reader: FrameSource | ReadAhead | LiveAhead | None = None
         self.generation = 0
         self.explainer: Explainer | None = None
         self.evidence_stream: EvidenceStream | None = None
@@ -219,6 +224,8 @@ class Scheduler:
         source, reader = self.source, self.reader
         self.playing = playing and source is not None and source.kind != "image"
         self._pacing.restart()
+        if self.playing and isinstance(reader, LiveAhead):
+            reader.drop_ready()  # a live picture made ready before the pause is as old as the pause
         if self.playing and source is not None and reader is not None and source.frame_count:
             if (reader.position or 0) >= source.frame_count:
                 self._steady.reset()
@@ -242,7 +249,7 @@ class Scheduler:
         self._current = None
         self._steady.reset()
         self.source = source
-        self.reader = ReadAhead(source) if source.kind == "video" and source.seekable else source
+        self.reader = _reader_of(source)
         self._prepare_ahead()
         self.generation += 1
         self.playing = source.kind != "image"
@@ -262,11 +269,13 @@ class Scheduler:
         assert source is not None
         path = str(source.path.resolve()) if isinstance(source, (VideoFileSource, ImageSource)) else ""
         spec = "" if path else getattr(source, "spec", "")
-        info = SourceInfo(self.generation, source.kind, source.label, source.frame_count, source.fps, note, path)
+        info = SourceInfo(
+            self.generation, source.kind, source.label, source.frame_count, source.fps, note, path, source.live_clock
+        )
         return replace(info, spec=spec)
 
     def _close_source(self) -> None:
-        if isinstance(self.reader, ReadAhead):
+        if isinstance(self.reader, (ReadAhead, LiveAhead)):
             self.reader.close()
         self.reader = None
         if self.source is not None:
@@ -282,6 +291,10 @@ class Scheduler:
         """Headers only estimate the frame count: once the source has counted, the GUI hears the exact one, and
         once that a file ends well before its header's count."""
         source = self.source
+        if source is not None and source.live:  # a live source's notes: lost, back, another picture size
+            while (notice := source.take_notice()) is not None:
+                self.out.source_notice(notice)
+            return
         if not isinstance(source, VideoFileSource):
             return
         if source.refresh_count():
@@ -290,7 +303,7 @@ class Scheduler:
         if notice is not None:
             self.out.source_notice(notice)
 
-    def _play_one(self, source: FrameSource | ReadAhead) -> None:
+    def _play_one(self, source: FrameSource | ReadAhead | LiveAhead) -> None:
         """Read (or wait for) the next frame of the playback and show it."""
         self._check_source()
         video = self.source is not None and self.source.kind == "video"
@@ -302,6 +315,9 @@ class Scheduler:
             self._close_source()
             self.playing = False
             self.out.source_lost(str(error))
+            return
+        if frame is None and self.source is not None and self.source.live:
+            self._check_source()  # no new picture (a slow or lost stream, being tried again): the last one stays
             return
         if frame is None:  # the end of the file
             self._check_source()
@@ -316,7 +332,7 @@ class Scheduler:
                 return
         self._show(frame, follows=True)
 
-    def _keep_time(self, reader: FrameSource | ReadAhead) -> bool:
+    def _keep_time(self, reader: FrameSource | ReadAhead | LiveAhead) -> bool:
         """Real-time playback: pass over the frames we are late for, wait for the ones that are early. False when
         a request interrupted the wait."""
         source = self.source
@@ -411,7 +427,7 @@ class Scheduler:
         if self.evidence_stream is not None:
             self.evidence_stream.close()
             self.evidence_stream = None
-        if isinstance(self.reader, ReadAhead):
+        if isinstance(self.reader, (ReadAhead, LiveAhead)):
             self.reader.set_prepare(None)  # the read-ahead thread must not prepare for a closed model
         if self.explainer is not None:
             self.explainer.close()
@@ -420,7 +436,7 @@ class Scheduler:
     # -- one frame ------------------------------------------------------------------------------------------------
     def _prepare_ahead(self) -> None:
         """Tell the read-ahead thread how to prepare frames: for the model loaded and the views' size."""
-        if not isinstance(self.reader, ReadAhead):
+        if not isinstance(self.reader, (ReadAhead, LiveAhead)):
             return
         explainer = self.explainer
         self.reader.set_prepare(None if explainer is None else partial(self._prepare_now, explainer))
@@ -428,7 +444,7 @@ class Scheduler:
     def _prepared(self, frame: Frame, explainer: Explainer) -> PreparedFrame:
         """The frame's preparation made ahead when it fits the model and the views' size, else made now."""
         reader = self.reader
-        if isinstance(reader, ReadAhead) and frame.prepared is not None:
+        if isinstance(reader, (ReadAhead, LiveAhead)) and frame.prepared is not None:
             if frame.prepared_with == reader.prepare_generation:
                 return cast("PreparedFrame", frame.prepared)
         return self._prepare_now(explainer, frame.image)
@@ -464,7 +480,14 @@ class Scheduler:
             self.stats.timings_ms = dict(explanation.timings_ms)
             self.stats.model_ms = explanation.timings_ms.get("total", 0.0)
         result = FrameResult(
-            self.generation, frame.index, frame.image, explanation, frame.captured_at, self.clock.now(), played
+            self.generation,
+            frame.index,
+            frame.image,
+            explanation,
+            frame.captured_at,
+            self.clock.now(),
+            played,
+            live_at=frame.live_at,
         )
         if self._results.put(result):
             self.drops.unshown += 1  # the GUI had not taken the previous result yet
@@ -488,6 +511,16 @@ class Scheduler:
 def _framing(params: ExplainParams) -> tuple[object, ...]:
     """What `prepare` does with a frame depends on (frames prepared ahead with other values are prepared again)."""
     return params.region, params.aspect, params.fill if params.aspect == "pad" else None
+
+
+def _reader_of(source: FrameSource) -> FrameSource | ReadAhead | LiveAhead:
+    """Frames of a file are decoded and prepared ahead; a live source's newest picture is prepared beside the
+    model; a still image is read as it is."""
+    if source.kind == "video" and source.seekable:
+        return ReadAhead(source)
+    if source.live:
+        return LiveAhead(source)
+    return source
 
 
 def _first_camera_or_demo(camera: str) -> tuple[FrameSource, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections import deque
 
@@ -71,3 +72,22 @@ class LatencyMeter:
     def record(self, captured_at: float, done_at: float, playing: bool) -> None:
         if playing:
             self.ms = (done_at - captured_at) * 1000.0
+
+
+class LiveEdgeMeter:
+    """How far behind the live edge the pictures shown are: the median of the last `window` shown (the status bar's
+    "behind live"), and every one of them with the time it was shown (the benchmark's percentiles per minute)."""
+
+    def __init__(self, window: int = 15) -> None:
+        self._recent: deque[float] = deque(maxlen=window)
+
+    def record(self, live_at: float, shown_at: float) -> float:
+        behind_ms = max(shown_at - live_at, 0.0) * 1000.0
+        self._recent.append(behind_ms)
+        return behind_ms
+
+    def median_ms(self) -> float | None:
+        return statistics.median(self._recent) if self._recent else None
+
+    def reset(self) -> None:
+        self._recent.clear()

@@ -1,4 +1,5 @@
-"""Frame sources: a webcam (its own capture thread, always the newest frame), a video file (frame-accurate
+"""Frame sources: a webcam (its own capture thread, always the newest frame; reconnects), a network stream
+(app/playback/stream.py), a video file (frame-accurate
 seeking, verified against a sequential decode; opened and decoded by engine.video.reader's reader, jumps by
 app.playback.file_seeker where the file allows), a still image. All hand out RGB uint8 (H, W, 3) frames.
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,73 +18,43 @@ import numpy as np
 
 from app.playback.file_seeker import FileSeeker
 from app.playback.frame_index import FrameIndex, thumbnail_key
+from app.playback.frames import Backoff, Frame, FrameSource, Notices
+from app.playback.stream import StreamSource, is_stream_url
 from app.source_specs import CameraMode, CameraSpec, parse_camera
 from engine.errors import VideoError
-from engine.video.reader import FALLBACK_FPS, VideoReader, frame_rate
+from engine.video.reader import VideoReader, frame_rate
+
+__all__ = ["CameraSource", "Frame", "FrameSource", "ImageSource", "StreamSource", "VideoFileSource", "open_source"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 # Forward decoding beats a container seek for short hops (a seek decodes from the previous keyframe anyway).
 SHORT_HOP = 24
 
 
-@dataclass
-class Frame:
-    image: np.ndarray  # (H, W, 3) uint8 RGB
-    index: int | None  # position in the file; None for live cameras
-    captured_at: float  # time.perf_counter() when it was read
-    # the engine's preparation of the image, when it was made ahead (app/playback/read_ahead.py)
-    prepared: object = None
-    prepared_with: int = -1  # which preparation (ReadAhead.prepare_generation) made it
-
-
-class FrameSource:
-    """Base of all sources. `read()` gives the next frame (None at the end of a file)."""
-
-    kind = ""
-    label = ""
-    fps = FALLBACK_FPS
-    frame_count: int | None = None  # None: live, no end
-    seekable = False
-    dropped = 0  # frames the source threw away because nobody asked for them in time
-
-    @property
-    def position(self) -> int | None:
-        """The index of the frame the next read() returns (None for live sources)."""
-        return None
-
-    def read(self) -> Frame | None:
-        raise NotImplementedError
-
-    def seek(self, index: int) -> Frame:
-        raise VideoError(f"{self.label} is a live source; it cannot jump to a frame")
-
-    def skip(self, count: int) -> None:
-        """Pass over `count` frames without returning them (real-time playback that fell behind)."""
-        for _ in range(count):
-            if self.read() is None:
-                return
-
-    def close(self) -> None:
-        pass
-
-
 class CameraSource(FrameSource):
-    """A webcam by index (or a stream URL). A capture thread reads continuously and keeps only the newest frame,
-    so the pipeline always explains what the camera sees now, never a queue of old frames."""
+    """A webcam by index (or anything OpenCV captures from). A capture thread reads continuously and keeps only the
+    newest frame, so the pipeline always explains what the camera sees now, never a queue of old frames.
+
+    A camera that stops sending (unplugged, taken by another program) is opened again after 0.5, 1, 2, 4, then every
+    5 s, with a note when it is lost and when it is back; meanwhile `read()` has nothing new and the picture on
+    screen stays. How far behind now a picture is counts from the moment the capture handed it over."""
 
     kind = "camera"
+    live_clock = "the moment the capture handed each picture over (the camera's own delay unseen)"
 
     def __init__(
         self,
         device: int | str,
         *,
         open_timeout: float = 5.0,
-        frame_timeout: float = 2.0,
+        frame_timeout: float = 0.25,
         max_failures: int = 5,
         mode: CameraMode | None = None,
     ) -> None:
-        """`mode`: the size and frame rate to ask the camera for (it gives the nearest it has: `mode_note` says
-        what it gives); None: its own default."""
+        """`frame_timeout`: how long `read()` waits for a new picture before it says there is none;
+        `max_failures`: failed reads in a row that count as the camera lost; `mode`: the size and frame rate to ask
+        the camera for (it gives the nearest it has: `mode_note` says what it gives; asked again when it is opened
+        again), None: its own default."""
         self.device = device
         self.label = f"camera {device}" if isinstance(device, int) else str(device)
         self.spec = str(CameraSpec(device, mode)) if isinstance(device, int) else device  # what reopens it
@@ -94,6 +64,7 @@ class CameraSource(FrameSource):
         if not self._capture.isOpened():
             self._capture.release()
             raise VideoError(f"{self.label} did not open: there is no such camera, or another program uses it")
+        self._mode = mode
         self._ask_for_mode(mode)
         self.fps = frame_rate(self._capture)
         self._condition = threading.Condition()
@@ -101,13 +72,17 @@ class CameraSource(FrameSource):
         self._latest_at = 0.0
         self._sequence = 0  # frames captured so far
         self._delivered = 0  # sequence number of the last frame handed out
-        self._lost = False
+        self._notices = Notices()
+        self._backoff = Backoff()
+        self._lost_at: float | None = None  # when the camera was lost (None: it sends)
+        self.reconnects = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture_loop, name=f"capture-{device}", daemon=True)
         self._thread.start()
-        if not self._wait_for_frame(open_timeout):
-            self.close()
-            raise VideoError(f"{self.label} opened but sent no picture within {open_timeout:.0f} s")
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._sequence > 0, open_timeout):
+                self.close()
+                raise VideoError(f"{self.label} opened but sent no picture within {open_timeout:.0f} s")
         self.mode_note = self._mode_note(mode)
 
     def _ask_for_mode(self, mode: CameraMode | None) -> None:
@@ -138,11 +113,19 @@ class CameraSource(FrameSource):
             ok, bgr = self._capture.read()
             if not ok:
                 failures += 1
-                if failures >= self._max_failures:
-                    break
-                time.sleep(0.02)
+                if failures < self._max_failures:
+                    time.sleep(0.02)
+                    continue
+                failures = 0
+                if not self._reopen():
+                    return  # closed meanwhile
                 continue
             failures = 0
+            if self._lost_at is not None:  # a picture again after a loss: it is back
+                self.reconnects += 1
+                self._notices.say(f"{self.label} is back after {time.monotonic() - self._lost_at:.1f} s")
+                self._lost_at = None
+                self._backoff.reset()
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             with self._condition:
                 if self._sequence > self._delivered:
@@ -150,26 +133,42 @@ class CameraSource(FrameSource):
                 self._latest, self._latest_at = rgb, time.perf_counter()
                 self._sequence += 1
                 self._condition.notify_all()
-        with self._condition:
-            self._lost = not self._stop.is_set()
-            self._condition.notify_all()
 
-    def _wait_for_frame(self, timeout: float) -> bool:
-        with self._condition:
-            return self._condition.wait_for(lambda: self._sequence > self._delivered or self._lost, timeout) and (
-                self._sequence > self._delivered
+    def _reopen(self) -> bool:
+        """The camera stopped sending: say so (once per loss), then open it again after the next wait of the
+        backoff until it opens (False: the source was closed meanwhile)."""
+        if self._lost_at is None:
+            self._lost_at = time.monotonic()
+            self._notices.say(
+                f"{self.label} stopped sending pictures (unplugged, or taken by another program): reconnecting "
+                f"(every few seconds); the last picture stays"
             )
+        self._capture.release()
+        while not self._stop.wait(self._backoff.next_delay()):
+            capture = cv2.VideoCapture(self.device)
+            if capture.isOpened():
+                self._capture = capture
+                self._ask_for_mode(self._mode)  # the mode chosen, again
+                return True
+            capture.release()
+        return False
 
-    def read(self) -> Frame:
-        """The newest frame not handed out before; waits for the camera if it has none yet."""
-        if not self._wait_for_frame(self._frame_timeout):
-            if self._lost:
-                raise VideoError(f"{self.label} stopped sending pictures (unplugged, or taken by another program)")
-            raise VideoError(f"{self.label} sent no picture for {self._frame_timeout:.0f} s")
+    @property
+    def lost(self) -> bool:
+        return self._lost_at is not None
+
+    def read(self) -> Frame | None:
+        """The newest frame not handed out before; None when none came within `frame_timeout` (the picture on
+        screen stays: the camera is slow, or lost and being opened again)."""
         with self._condition:
+            if not self._condition.wait_for(lambda: self._sequence > self._delivered, self._frame_timeout):
+                return None
             assert self._latest is not None
             self._delivered = self._sequence
-            return Frame(self._latest, None, self._latest_at)
+            return Frame(self._latest, None, self._latest_at, live_at=self._latest_at)
+
+    def take_notice(self) -> str | None:
+        return self._notices.take()
 
     def close(self) -> None:
         self._stop.set()
@@ -473,12 +472,15 @@ class ImageSource(FrameSource):
 
 
 def open_source(spec: int | str | Path, *, background: bool = True) -> FrameSource:
-    """A camera (0, '1', 'camera:0@1280x720:30': app/source_specs.py), a stream URL (rtsp://...), or a video / image
-    file. `background`: a video file starts its index and seeker now (False: at its `start_background`)."""
+    """A camera (0, '1', 'camera:0@1280x720:30': app/source_specs.py), a stream URL (udp://, tcp://, rtsp://...: a
+    StreamSource), or a video / image file. `background`: a video file starts its index and seeker now (False: at
+    its `start_background`)."""
     camera = _camera(spec)
     if camera is not None:
         return CameraSource(camera.index, mode=camera.mode)
-    if isinstance(spec, str) and "://" in spec:
+    if isinstance(spec, str) and is_stream_url(spec):
+        return StreamSource(spec)
+    if isinstance(spec, str) and "://" in spec:  # another scheme OpenCV may know (e.g. a GStreamer pipeline's)
         return CameraSource(spec)
     path = Path(str(spec)).expanduser()
     if not path.exists():

@@ -93,7 +93,7 @@ class PlayerBar(QWidget):
         return button
 
     def toggle_play(self) -> None:
-        if self.state.source_kind in ("video", "camera"):
+        if self.state.source_kind in ("video", "camera", "stream"):
             self.state.update(playing=not self.state.playing)
 
     def step(self, delta: int) -> None:
@@ -133,7 +133,7 @@ class PlayerBar(QWidget):
                 self.slider.setRange(0, max((state.frame_count or 1) - 1, 0))
             for widget in (self.slider, self.back_button, self.forward_button):
                 widget.setEnabled(state.seekable)
-            self.play_button.setEnabled(state.source_kind in ("video", "camera"))
+            self.play_button.setEnabled(state.source_kind in ("video", "camera", "stream"))
         if changed & {"frame_index", "frame_count", "source_kind"}:
             if state.frame_index is not None and not self.slider.isSliderDown() and self.requested is None:
                 with QSignalBlocker(self.slider):  # showing where we are is not a request to go there

@@ -1,4 +1,5 @@
-"""StatusBar: model and black box, backend, fps (shown / explained), latency per frame, frames dropped; and
+"""StatusBar: model and black box, backend, fps (shown / explained), latency per frame, frames dropped, how far
+behind the live edge a live source's pictures are; and
 messages (errors stay longer and in red; notes stay long enough to be read: passing messages wait behind them).
 
 Nothing overlaps: a message is one line on the left that is cut with an ellipsis where it does not fit (the whole
@@ -34,6 +35,7 @@ class StatusBar(QStatusBar):
         self.fps_label = QLabel("fps -")
         self.latency_label = QLabel("latency -")
         self.dropped_label = QLabel("dropped 0")
+        self.live_label = QLabel("")  # live sources: "behind live 85 ms"
         self.fps_label.setToolTip("frames per second shown on screen / explained by the pipeline")
         self.latency_label.setToolTip("from reading the frame to showing it (the engine's own time in brackets)")
         self.dropped_label.setToolTip("frames never shown: late in real-time playback, or replaced by newer ones")
@@ -49,11 +51,13 @@ class StatusBar(QStatusBar):
             (self.fps_label, "fps 888.8 / 888.8"),
             (self.latency_label, "latency 88888 ms (engine 8888)"),
             (self.dropped_label, "dropped 8888888"),
+            (self.live_label, "behind live 88888 ms"),
         ):
             label.setMinimumWidth(label.fontMetrics().horizontalAdvance(widest) + 4)
             label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
             self.addPermanentWidget(label)
         self.recording_label.setVisible(False)
+        self.live_label.setVisible(False)
         self.last_message = ""
         self._error_shown_at = -1e9
         self._note_until = -1e9
@@ -139,6 +143,19 @@ class StatusBar(QStatusBar):
         else:
             self.latency_label.setText(f"latency {latency_ms:.0f} ms (engine {stats.model_ms:.0f})")
         self.dropped_label.setText(f"dropped {stats.dropped}")
+
+    def set_live_clock(self, clock: str) -> None:
+        """A live source opened (its clock: FrameSource.live_clock), or another kind ("" hides the number)."""
+        self.live_label.setVisible(bool(clock))
+        self.live_label.setText("behind live -")
+        self.live_label.setToolTip(
+            f"how far behind now the pictures shown are: the median of the last 15, from when each picture was live "
+            f"to when it was handed to the views; counted from {clock}"
+        )
+
+    def show_live_edge(self, behind_ms: float | None) -> None:
+        if self.live_label.isVisible():
+            self.live_label.setText("behind live -" if behind_ms is None else f"behind live {behind_ms:.0f} ms")
 
     def show_recording(self, text: str) -> None:
         """'● REC 0:12.3' while recording ("" hides it)."""

@@ -3,7 +3,7 @@ TensorRT plans for minutes); once the model is ready, 180 s without an explained
 
 from __future__ import annotations
 
-from app.benchmark import LOAD_SECONDS, STALL_SECONDS, Watchdog
+from app.benchmark import LOAD_SECONDS, STALL_SECONDS, Watchdog, live_edge_summary
 
 
 class Clock:
@@ -41,3 +41,11 @@ def test_no_model_and_no_frame_is_a_stall() -> None:
     watchdog = Watchdog(stall_seconds=5, clock=clock)
     clock.now += 6
     assert watchdog.verdict() == "no explained frame for 5 s"
+
+
+def test_the_live_edge_summary_gives_percentiles_and_a_median_per_minute() -> None:
+    behind = [(second * 0.5, 50.0 + (second % 10)) for second in range(240)]  # 2 minutes, 50..59 ms
+    behind.append((119.9, 400.0))  # one late picture
+    summary = live_edge_summary(behind)
+    assert summary.startswith("behind the live edge: median 55 ms, 95th 59 ms, worst 400 ms")
+    assert summary.endswith("per minute (median, ms): 54, 55")

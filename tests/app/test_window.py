@@ -317,16 +317,26 @@ def test_missing_webcam_says_so_and_a_file_still_opens(qtbot, make_window, video
     assert window.state.source_label == "clip.mp4"
 
 
-def test_camera_that_disappears_mid_stream(qtbot, make_window, video_file, tmp_path):
+def test_camera_that_disappears_mid_stream_keeps_its_picture_and_comes_back(qtbot, make_window, video_file, tmp_path):
     from app.playback.sources import CameraSource
     from tests.app.conftest import write_video
 
     window = make_window(str(video_file), model=tmp_path / "absent.safetensors")
     qtbot.waitUntil(lambda: window.current_result is not None, timeout=WAIT_MS)
     device = write_video(tmp_path / "device.avi", 15, fourcc="MJPG")  # a "camera" that stops after 15 frames
-    window.open_source(CameraSource(str(device), max_failures=3))
-    qtbot.waitUntil(lambda: any("stopped sending pictures" in text for text in window.problems), timeout=WAIT_MS)
-    assert not window.state.playing and window.state.source_kind == ""
+    content = device.read_bytes()
+    problems_before = len(window.problems)  # (the absent model's)
+    camera = CameraSource(str(device), max_failures=3)
+    device.unlink()  # unplugged: it stops after its 15 frames, and cannot be opened again for now
+    window.open_source(camera)
+    messages = window.status.log
+    qtbot.waitUntil(lambda: any("stopped sending pictures" in line for line in messages), timeout=WAIT_MS)
+    kept = window.current_result
+    assert kept is not None and window.state.source_kind == "camera" and window.state.playing
+    assert len(window.problems) == problems_before  # a note, not an error: the picture stays, it is tried again
+    device.write_bytes(content)  # plugged in again
+    qtbot.waitUntil(lambda: any("is back" in line for line in messages), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.current_result is not kept, timeout=WAIT_MS)
     window.open_source(str(video_file))
     qtbot.waitUntil(lambda: window.state.source_label == "clip.mp4" and window.state.playing, timeout=WAIT_MS)
 
