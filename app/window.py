@@ -266,7 +266,9 @@ class MainWindow(QMainWindow):
 
     def _update_rates(self) -> None:
         self.status.show_rates(self.shown.rate(), self.worker.stats, self.latency.ms)
-        self.status.show_live_edge(self.live_edge.median_ms())
+        # paused, the picture is old on purpose: the number is of the pictures shown while playing
+        behind = self.live_edge.behind_now_ms(time.perf_counter()) if self.state.playing else self.live_edge.median_ms()
+        self.status.show_live_edge(behind)
         self.status.show_recording(self.recording.status_text())
 
     def _on_model_ready(self, info: ModelInfo) -> None:

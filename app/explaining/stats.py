@@ -78,16 +78,32 @@ class LiveEdgeMeter:
     """How far behind the live edge the pictures shown are: the median of the last `window` shown (the status bar's
     "behind live"), and every one of them with the time it was shown (the benchmark's percentiles per minute)."""
 
+    # no new picture for this long (a stream or camera lost, or stalled): the picture on screen is as old as it is
+    STALE_S = 1.0
+
     def __init__(self, window: int = 15) -> None:
         self._recent: deque[float] = deque(maxlen=window)
+        self._newest_live_at: float | None = None
 
     def record(self, live_at: float, shown_at: float) -> float:
         behind_ms = max(shown_at - live_at, 0.0) * 1000.0
         self._recent.append(behind_ms)
+        self._newest_live_at = live_at
         return behind_ms
 
     def median_ms(self) -> float | None:
         return statistics.median(self._recent) if self._recent else None
 
+    def behind_now_ms(self, now: float) -> float | None:
+        """How far behind now the picture on screen is: the median of the last shown while pictures come (a
+        frame's delay jitters), the age of the last one once none came for STALE_S (the median of pictures that
+        stopped coming would claim the screen is live while it shows a picture seconds old)."""
+        if self._newest_live_at is None:
+            return None
+        age_ms = max(now - self._newest_live_at, 0.0) * 1000.0
+        median = self.median_ms()
+        return age_ms if median is None or age_ms > max(median, self.STALE_S * 1000.0) else median
+
     def reset(self) -> None:
         self._recent.clear()
+        self._newest_live_at = None

@@ -155,7 +155,12 @@ class StatusBar(QStatusBar):
 
     def show_live_edge(self, behind_ms: float | None) -> None:
         if self.live_label.isVisible():
-            self.live_label.setText("behind live -" if behind_ms is None else f"behind live {behind_ms:.0f} ms")
+            if behind_ms is None:
+                self.live_label.setText("behind live -")
+            elif behind_ms < 10_000:
+                self.live_label.setText(f"behind live {behind_ms:.0f} ms")
+            else:  # a lost source's last picture, kept on screen while it reconnects
+                self.live_label.setText(f"behind live {behind_ms / 1000:.0f} s")
 
     def show_recording(self, text: str) -> None:
         """'● REC 0:12.3' while recording ("" hides it)."""

@@ -10,6 +10,7 @@ import time
 import pytest
 from PyQt6.QtCore import QTimer
 
+from app.explaining.stats import LiveEdgeMeter
 from engine.paths import ASSETS
 from tests.app.live_stream import SERVE, LiveStream, free_port
 
@@ -43,6 +44,8 @@ def test_a_live_stream_is_shown_at_the_live_edge_and_survives_its_sender_going_a
         kept = window.current_result
         assert kept is not None and window.state.source_kind == "stream"  # the last picture stays
         assert len(window.problems) == problems  # a note, not an error
+        # the number says how old the kept picture is now, not the delay the pictures before it had
+        qtbot.waitUntil(lambda: _shown_behind_ms(label.text()) > 1000, timeout=WAIT_MS)
 
         restarted = time.perf_counter()
         stream.start()
@@ -70,3 +73,21 @@ def test_a_url_that_never_answers_is_one_line_and_the_window_stays_responsive(qt
     gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)]
     assert len(ticks) > 20 and max(gaps) < 3.0
     assert window.state.source_label == "clip.mp4"  # what played before goes on
+
+
+def _shown_behind_ms(text: str) -> float:
+    """The status bar's "behind live 57 ms" / "behind live 12 s", in ms (-1 for "behind live -")."""
+    match = re.fullmatch(r"behind live (\d+) (ms|s)", text)
+    return -1.0 if match is None else float(match.group(1)) * (1 if match.group(2) == "ms" else 1000)
+
+
+def test_behind_live_is_the_median_while_pictures_come_and_the_kept_pictures_age_once_they_stop() -> None:
+    meter = LiveEdgeMeter(window=3)
+    assert meter.behind_now_ms(10.0) is None
+    for live_at, shown_at in ((10.00, 10.05), (10.03, 10.10), (10.06, 10.12)):
+        meter.record(live_at, shown_at)
+    assert meter.median_ms() == pytest.approx(60.0)
+    assert meter.behind_now_ms(10.15) == pytest.approx(60.0)  # a picture every 30 ms: the median of the last ones
+    assert meter.behind_now_ms(12.06) == pytest.approx(2000.0)  # none for 2 s: the picture on screen is 2 s old
+    meter.reset()
+    assert meter.behind_now_ms(12.06) is None
