@@ -10,8 +10,13 @@ How far behind the live edge a picture is (`Frame.live_at`, `live_clock`):
 - a stream whose video PID is WALLCLOCK_PID (scripts/serve_stream.py) stamps each frame with the sender's wall clock
   (90 kHz, modulo 2^33): the picture was live when the sender sent it. Honest when sender and receiver share a
   clock (the same machine, or clocks synchronised by NTP); a stamp more than a minute off is not believed;
-- any other stream: the moment the picture was decoded here (its arrival): the network's and the sender's own
+- any other stream: the moment the picture arrived here, told by its timestamp against the packets read soonest
+  after theirs (ReaderLag: a packet that waited in a buffer counts its wait): the network's and the sender's own
   delay are not seen.
+
+A reader that falls CATCH_UP_S behind the stream (its core starved: the packets wait in FFmpeg's and the system's
+buffers) passes over packets up to the next keyframe it is in time for, counted as dropped, with a note: a backlog
+never grows.
 
 A stream that stops (the sender ends, a read times out, the connection drops) is tried again in the same thread
 after 0.5, 1, 2, 4, then every 5 s, with a note for the user each time it is lost and when it is back; meanwhile
@@ -45,12 +50,37 @@ LOW_LATENCY = {
     "analyzeduration": "500000",  # microseconds
 }
 
+CATCH_UP_S = 1.0  # the reader this far behind the stream (a backlog in FFmpeg's or the system's buffers): catch up
+RESYNC_S = 10.0  # a jump this large in the stream's own times is a new timeline (a sender restarted), not a backlog
+
 SENDER_CLOCK = "the sender's wall clock, stamped on each frame (the same clock here: this machine or NTP)"
-ARRIVAL_CLOCK = "the moment each picture arrived and was decoded here (the sender's and the network's delay unseen)"
+ARRIVAL_CLOCK = (
+    "the moment each picture arrived here, as its timestamp tells against the soonest any came (the sender's and the "
+    "network's delay unseen)"
+)
 
 
 def is_stream_url(spec: str) -> bool:
     return "://" in spec and spec.split("://", 1)[0].lower() in STREAM_SCHEMES
+
+
+class ReaderLag:
+    """How far the reader is behind a stream, from the stream's own times: a packet's arrival here minus its
+    timestamp is smallest for the packets read as soon as they came; how much larger it is for a packet is how long
+    that packet waited in a buffer (FFmpeg's, the system's) before this reader took it. A jump of more than
+    RESYNC_S is a new timeline (a sender restarted, timestamps wrapped): counted from afresh."""
+
+    def __init__(self) -> None:
+        self._soonest: float | None = None  # the smallest arrival - timestamp seen, seconds
+
+    def behind_s(self, timestamp_s: float, arrived: float) -> float:
+        offset = arrived - timestamp_s
+        if self._soonest is None or offset < self._soonest or offset - self._soonest > RESYNC_S:
+            self._soonest = offset
+        return offset - self._soonest
+
+    def reset(self) -> None:
+        self._soonest = None
 
 
 class StreamSource(FrameSource):
@@ -76,6 +106,7 @@ class StreamSource(FrameSource):
         self._size: tuple[int, int] | None = None
         self._failure: str | None = None  # why the first connection failed
         self.undecodable = 0  # packets the decoder refused (damage, garbage on the socket): passed over
+        self.caught_up = 0  # times the reader fell CATCH_UP_S behind and passed over packets to the next keyframe
         self.reconnects = 0
         self.connected = False
         self._stop = threading.Event()
@@ -157,26 +188,44 @@ class StreamSource(FrameSource):
     def _read_all(self, container: av.container.InputContainer) -> str:
         """Decode until the stream ends or fails (or the source closes); says why it ended."""
         stream = container.streams.video[0]
+        lag, skipping, passed_over = ReaderLag(), False, 0
         try:
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return "closed"
+                behind = 0.0
+                stamp = packet.dts if packet.dts is not None else packet.pts  # dts: in the order packets are sent
+                if stamp is not None and packet.time_base is not None:
+                    behind = lag.behind_s(float(stamp * packet.time_base), time.perf_counter())
+                # A reader slower than the stream (a starved core) would fall further behind with every packet:
+                # pass over packets up to a keyframe the reader is in time for (H.264 needs one to start again).
+                if not skipping and behind > CATCH_UP_S:
+                    skipping, passed_over = True, 0
+                if skipping:
+                    if not packet.is_keyframe or behind > CATCH_UP_S / 2:
+                        passed_over += 1
+                        self.dropped += 1
+                        continue
+                    skipping = False
+                    self.caught_up += 1
+                    self._notices.say(f"{self.url} fell behind: passed over {passed_over} frames to catch up")
                 try:
                     pictures = packet.decode()
                 except av.error.InvalidDataError:
                     self.undecodable += 1  # damage or garbage: the decoder finds its feet at the next keyframe
                     continue
                 for picture in pictures:
-                    self._publish(picture, stream.id == WALLCLOCK_PID)
+                    self._publish(picture, stream.id == WALLCLOCK_PID, behind)
         except av.error.ExitError:
             return f"sent nothing for {self._read_timeout:g} s"
         except av.error.FFmpegError as error:
             return f"failed ({error.strerror or error})"
         return "ended"
 
-    def _publish(self, picture: av.VideoFrame, stamped: bool) -> None:
+    def _publish(self, picture: av.VideoFrame, stamped: bool, waited: float) -> None:
+        """`waited`: how long its packet waited in a buffer before this reader took it (ReaderLag)."""
         now = time.perf_counter()
-        live_at = now
+        live_at = now - waited
         if stamped and picture.pts is not None:
             age = ((round(time.time() * PTS_HZ) - picture.pts) % PTS_WRAP) / PTS_HZ
             if age < BELIEVABLE_AGE_S:

@@ -17,7 +17,7 @@ import pytest
 from app.playback.frames import Backoff
 from app.playback.live_ahead import LiveAhead
 from app.playback.sources import CameraSource, open_source
-from app.playback.stream import ARRIVAL_CLOCK, SENDER_CLOCK, StreamSource
+from app.playback.stream import ARRIVAL_CLOCK, SENDER_CLOCK, ReaderLag, StreamSource
 from engine.errors import VideoError
 from engine.paths import ASSETS
 from tests.app.conftest import write_video
@@ -269,3 +269,43 @@ def test_an_unstamped_stream_counts_from_the_arrival(clips, monkeypatch) -> None
             source.close()
     finally:
         stream.stop()
+
+
+def test_a_reader_slower_than_the_stream_catches_up_instead_of_falling_behind(clips, monkeypatch) -> None:
+    """A starved core: every picture takes the reader 0.1 s (10 a second of the 30 sent). Without catching up the
+    packets would wait in FFmpeg's and the system's buffers, the backlog growing by 2 s every 3 s."""
+    publish = StreamSource._publish
+
+    def slow_publish(self, picture, stamped, waited) -> None:
+        time.sleep(0.1)
+        publish(self, picture, stamped, waited)
+
+    monkeypatch.setattr(StreamSource, "_publish", slow_publish)
+    stream = LiveStream(f"udp://127.0.0.1:{free_port()}", [clips[0]]).start()
+    try:
+        source = StreamSource(stream.url)
+        try:
+            read_frame(source)
+            behind = []
+            deadline = time.monotonic() + 8.0
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+                frame = source.read()
+                if frame is not None and frame.live_at is not None:
+                    behind.append(time.perf_counter() - frame.live_at)
+            assert source.caught_up > 0 and source.dropped > 0
+            assert behind and max(behind[len(behind) // 2 :]) < 3.0, behind  # 8 s in: no growing backlog
+            assert any("fell behind" in (note or "") for note in iter(source.take_notice, None))
+        finally:
+            source.close()
+    finally:
+        stream.stop()
+
+
+def test_the_readers_lag_counts_from_the_packets_read_soonest_and_starts_afresh_on_a_new_timeline() -> None:
+    lag = ReaderLag()
+    assert lag.behind_s(100.0, 5.0) == 0.0  # the first: read as soon as it came, as far as anyone knows
+    assert lag.behind_s(100.5, 5.5) == 0.0  # in time
+    assert lag.behind_s(101.0, 7.0) == pytest.approx(1.0)  # read 1 s later than in time: it waited in a buffer
+    assert lag.behind_s(101.5, 6.0) == 0.0  # sooner than any: the new measure of "in time"
+    assert lag.behind_s(0.0, 8.0) == 0.0  # timestamps from 0 again (a sender restarted): not 100 s behind
