@@ -43,7 +43,7 @@ def test_a_live_stream_is_shown_at_the_live_edge_and_survives_its_sender_going_a
         qtbot.waitUntil(lambda: any("reconnecting" in line for line in log), timeout=WAIT_MS)
         kept = window.current_result
         assert kept is not None and window.state.source_kind == "stream"  # the last picture stays
-        assert len(window.problems) == problems  # a note, not an error
+        assert not [text for text in window.problems[problems:] if "udp://" in text]  # a note, not an error
         # the number says how old the kept picture is now, not the delay the pictures before it had
         qtbot.waitUntil(lambda: _shown_behind_ms(label.text()) > 1000, timeout=WAIT_MS)
 
@@ -65,9 +65,11 @@ def test_a_url_that_never_answers_is_one_line_and_the_window_stays_responsive(qt
     timer.start(50)
     problems = len(window.problems)
     window.open_source(f"udp://127.0.0.1:{free_port()}")  # nobody sends there
-    qtbot.waitUntil(lambda: len(window.problems) > problems, timeout=WAIT_MS)
+    # (the absent model's failure may come in meanwhile: it loads in a thread of its own)
+    about_the_url = lambda: [text for text in window.problems[problems:] if text.startswith("udp://")]  # noqa: E731
+    qtbot.waitUntil(lambda: about_the_url() != [], timeout=WAIT_MS)
     timer.stop()
-    said = window.problems[-1]
+    said = about_the_url()[0]
     assert re.match(r"udp://127\.0\.0\.1:\d+ sent nothing for 5 s", said) and "\n" not in said.split("\n\n")[0]
     # the event loop kept turning while the pipeline's thread waited the 5 s (a blocked window: one gap of 5 s)
     gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)]

@@ -325,7 +325,9 @@ def test_camera_that_disappears_mid_stream_keeps_its_picture_and_comes_back(qtbo
     qtbot.waitUntil(lambda: window.current_result is not None, timeout=WAIT_MS)
     device = write_video(tmp_path / "device.avi", 15, fourcc="MJPG")  # a "camera" that stops after 15 frames
     content = device.read_bytes()
-    problems_before = len(window.problems)  # (the absent model's)
+    # the absent model's failure first (it loads in a thread of its own: it may come after the first picture)
+    qtbot.waitUntil(lambda: any("absent.safetensors" in text for text in window.problems), timeout=WAIT_MS)
+    problems_before = len(window.problems)
     camera = CameraSource(str(device), max_failures=3)
     device.unlink()  # unplugged: it stops after its 15 frames, and cannot be opened again for now
     window.open_source(camera)
