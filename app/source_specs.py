@@ -92,6 +92,12 @@ def is_stream(text: str) -> bool:
     return "://" in text
 
 
+def is_stream_address(text: str) -> bool:
+    """Whether `text` is an address of a scheme PyAV opens as a stream (STREAM_SCHEMES; app/playback/stream.py):
+    other addresses go to OpenCV (a GStreamer pipeline's, say)."""
+    return is_stream(text) and text.split("://", 1)[0].strip().lower() in STREAM_SCHEMES
+
+
 def stream_problem(text: str) -> str | None:
     """None when `text` has the form of a stream address this app opens; else one line saying what is wrong."""
     address = text.strip()

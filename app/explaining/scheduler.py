@@ -67,6 +67,9 @@ from engine.contract import AUTO, Explanation
 from engine.errors import BackendUnavailableError, SaliencyError, UnknownClassError, VideoError
 from engine.paths import DEMO_CLIP
 
+# the readers that prepare frames for the model in a thread of their own (set_prepare, prepare_generation, close)
+AHEAD_READERS = (ReadAhead, LiveAhead)
+
 if TYPE_CHECKING:
     from engine.api import EvidenceStream, Explainer, PreparedFrame
 
@@ -275,7 +278,7 @@ class Scheduler:
         return replace(info, spec=spec)
 
     def _close_source(self) -> None:
-        if isinstance(self.reader, (ReadAhead, LiveAhead)):
+        if isinstance(self.reader, AHEAD_READERS):
             self.reader.close()
         self.reader = None
         if self.source is not None:
@@ -427,7 +430,7 @@ class Scheduler:
         if self.evidence_stream is not None:
             self.evidence_stream.close()
             self.evidence_stream = None
-        if isinstance(self.reader, (ReadAhead, LiveAhead)):
+        if isinstance(self.reader, AHEAD_READERS):
             self.reader.set_prepare(None)  # the read-ahead thread must not prepare for a closed model
         if self.explainer is not None:
             self.explainer.close()
@@ -436,7 +439,7 @@ class Scheduler:
     # -- one frame ------------------------------------------------------------------------------------------------
     def _prepare_ahead(self) -> None:
         """Tell the read-ahead thread how to prepare frames: for the model loaded and the views' size."""
-        if not isinstance(self.reader, (ReadAhead, LiveAhead)):
+        if not isinstance(self.reader, AHEAD_READERS):
             return
         explainer = self.explainer
         self.reader.set_prepare(None if explainer is None else partial(self._prepare_now, explainer))
@@ -444,7 +447,7 @@ class Scheduler:
     def _prepared(self, frame: Frame, explainer: Explainer) -> PreparedFrame:
         """The frame's preparation made ahead when it fits the model and the views' size, else made now."""
         reader = self.reader
-        if isinstance(reader, (ReadAhead, LiveAhead)) and frame.prepared is not None:
+        if isinstance(reader, AHEAD_READERS) and frame.prepared is not None:
             if frame.prepared_with == reader.prepare_generation:
                 return cast("PreparedFrame", frame.prepared)
         return self._prepare_now(explainer, frame.image)

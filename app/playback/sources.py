@@ -19,8 +19,8 @@ import numpy as np
 from app.playback.file_seeker import FileSeeker
 from app.playback.frame_index import FrameIndex, thumbnail_key
 from app.playback.frames import Backoff, Frame, FrameSource, Notices
-from app.playback.stream import StreamSource, is_stream_url
-from app.source_specs import CameraMode, CameraSpec, parse_camera
+from app.playback.stream import StreamSource
+from app.source_specs import CameraMode, CameraSpec, is_stream_address, parse_camera
 from engine.errors import VideoError
 from engine.video.reader import VideoReader, frame_rate
 
@@ -478,7 +478,7 @@ def open_source(spec: int | str | Path, *, background: bool = True) -> FrameSour
     camera = _camera(spec)
     if camera is not None:
         return CameraSource(camera.index, mode=camera.mode)
-    if isinstance(spec, str) and is_stream_url(spec):
+    if isinstance(spec, str) and is_stream_address(spec):
         return StreamSource(spec)
     if isinstance(spec, str) and "://" in spec:  # another scheme OpenCV may know (e.g. a GStreamer pipeline's)
         return CameraSource(spec)

@@ -35,7 +35,6 @@ import av.error
 import numpy as np
 
 from app.playback.frames import Backoff, Frame, FrameSource, Notices
-from app.source_specs import STREAM_SCHEMES
 from engine.errors import VideoError
 
 WALLCLOCK_PID = 0x1C1C  # the MPEG-TS PID of a video stream whose pts are the sender's wall clock (serve_stream.py)
@@ -58,10 +57,6 @@ ARRIVAL_CLOCK = (
     "the moment each picture arrived here, as its timestamp tells against the soonest any came (the sender's and the "
     "network's delay unseen)"
 )
-
-
-def is_stream_url(spec: str) -> bool:
-    return "://" in spec and spec.split("://", 1)[0].lower() in STREAM_SCHEMES
 
 
 class ReaderLag:
